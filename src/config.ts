@@ -1,0 +1,113 @@
+/**
+ * The one place that reads the environment. Every variable is validated here, once;
+ * a mistake becomes a ConfigError whose message is one line naming the variable.
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const urlWithProtocols = (name: string, protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    }, `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+const nonNegativeInt = z.coerce.number().int().min(0);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  REDIS_URL: urlWithProtocols('REDIS_URL', ['redis:', 'rediss:']).optional(),
+  MONGODB_URI: urlWithProtocols('MONGODB_URI', ['mongodb:', 'mongodb+srv:']).optional(),
+  JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
+  CLAIM_RATE_PER_USER: nonNegativeInt.default(5),
+  CLAIM_RATE_PER_IP: nonNegativeInt.default(300),
+  PLAYGROUND_ENABLED: z.enum(['true', 'false']).optional(),
+  INTROSPECTION_ENABLED: z.enum(['true', 'false']).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3000).default(2500),
+  GROUP_COMMIT_WINDOW_MS: z.coerce.number().int().min(0).max(100).default(3),
+  GROUP_COMMIT_MAX_BATCH: z.coerce.number().int().min(1).max(10000).default(500),
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
+});
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  /** Unset: an embedded redis-server is started (never in production). */
+  redisUrl?: string;
+  /** Unset: an embedded MongoDB-compatible server is started (never in production). */
+  mongoUri?: string;
+  /** Unset: a random per-start secret, with dev tokens printed (never in production). */
+  jwtSecret?: string;
+  claimRatePerUser: number;
+  claimRatePerIp: number;
+  playgroundEnabled: boolean;
+  introspectionEnabled: boolean;
+  logLevel: string;
+  /** Budget for one request; below the contract's 3 s so the answer leaves in time. */
+  requestTimeoutMs: number;
+  groupCommitWindowMs: number;
+  groupCommitMaxBatch: number;
+  reconcileIntervalMs: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", the way shells and compose files usually pass them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const message = issue.message.startsWith(variable) ? issue.message : `${variable}: ${issue.message}`;
+    throw new ConfigError(`configuration error: ${message}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production) {
+    for (const variable of ['REDIS_URL', 'MONGODB_URI', 'JWT_SECRET'] as const) {
+      if (!e[variable]) {
+        throw new ConfigError(`configuration error: ${variable} must be set when NODE_ENV=production`);
+      }
+    }
+  }
+  if (e.MONGODB_URI && !mongoDatabaseName(e.MONGODB_URI)) {
+    throw new ConfigError('configuration error: MONGODB_URI must name the database in its path, e.g. mongodb://host:27017/coupons');
+  }
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    mongoUri: e.MONGODB_URI,
+    jwtSecret: e.JWT_SECRET,
+    claimRatePerUser: e.CLAIM_RATE_PER_USER,
+    claimRatePerIp: e.CLAIM_RATE_PER_IP,
+    playgroundEnabled: e.PLAYGROUND_ENABLED ? e.PLAYGROUND_ENABLED === 'true' : !production,
+    introspectionEnabled: e.INTROSPECTION_ENABLED ? e.INTROSPECTION_ENABLED === 'true' : !production,
+    logLevel: e.LOG_LEVEL,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    groupCommitWindowMs: e.GROUP_COMMIT_WINDOW_MS,
+    groupCommitMaxBatch: e.GROUP_COMMIT_MAX_BATCH,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+  };
+}
+
+export function mongoDatabaseName(uri: string): string | undefined {
+  try {
+    const name = decodeURIComponent(new URL(uri).pathname.replace(/^\//, ''));
+    return name || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The one context builder, shared by HTTP requests and WebSocket subscriptions.
+ * A bad token is kept as an error and only thrown by operations that need a user,
+ * because stock is public.
+ */
+import type { GraphQLError } from 'graphql';
+import { forbidden, unauthenticated } from './errors';
+import type { Authenticator, Viewer } from './services/auth';
+import type { ClaimService } from './services/claim-service';
+import type { CouponCatalog } from './services/coupon-catalog';
+import type { CouponReader } from './services/coupon-reader';
+
+export interface Services {
+  authenticator: Authenticator;
+  catalog: CouponCatalog;
+  claims: ClaimService;
+  reader: CouponReader;
+}
+
+export interface GraphQLContext {
+  services: Services;
+  viewer?: Viewer;
+  /** Why the presented credentials were refused, if they were. */
+  authError?: GraphQLError;
+  clientIp: string;
+  requestId: string;
+}
+
+export interface ContextInput {
+  authorization: string | undefined | null;
+  clientIp: string;
+  requestId: string;
+}
+
+export async function buildContext(services: Services, input: ContextInput): Promise<GraphQLContext> {
+  const base = { services, clientIp: input.clientIp, requestId: input.requestId };
+  try {
+    return { ...base, viewer: await services.authenticator.viewerFrom(input.authorization) };
+  } catch (error) {
+    return { ...base, authError: error as GraphQLError };
+  }
+}
+
+export function requireViewer(context: GraphQLContext): Viewer {
+  if (context.authError) throw context.authError;
+  if (!context.viewer) throw unauthenticated();
+  return context.viewer;
+}
+
+export function requireAdmin(context: GraphQLContext): Viewer {
+  const viewer = requireViewer(context);
+  if (!viewer.admin) throw forbidden();
+  return viewer;
+}

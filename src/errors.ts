@@ -1,0 +1,80 @@
+/**
+ * The contract's error codes, made in one place. Lower-level failures (Redis, MongoDB, JWT,
+ * timeouts) are mapped here so clients see a coded GraphQLError and never an internal message.
+ */
+import { GraphQLError } from 'graphql';
+
+export const ErrorCode = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  NOT_FOUND: 'NOT_FOUND',
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  RATE_LIMITED: 'RATE_LIMITED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+function coded(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+export const unauthenticated = (reason = 'a valid bearer token is required') => coded(ErrorCode.UNAUTHENTICATED, reason);
+export const forbidden = () => coded(ErrorCode.FORBIDDEN, 'this operation needs an admin token');
+export const badUserInput = (message: string, field?: string) =>
+  coded(ErrorCode.BAD_USER_INPUT, message, field ? { field } : {});
+export const notFound = (what: string) => coded(ErrorCode.NOT_FOUND, `${what} not found`);
+export const serviceUnavailable = (message = 'the service is temporarily unavailable, please retry') =>
+  coded(ErrorCode.SERVICE_UNAVAILABLE, message);
+export const rateLimited = (retryAfterMs: number) =>
+  coded(ErrorCode.RATE_LIMITED, 'too many claims, slow down', { retryAfterMs });
+
+/** A dependency did not answer in time or at all; carries the cause for logs, not for clients. */
+export class DependencyError extends Error {
+  override name = 'DependencyError';
+  constructor(
+    readonly dependency: 'redis' | 'mongodb',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class DeadlineExceededError extends Error {
+  override name = 'DeadlineExceededError';
+}
+
+const REDIS_FAILURE = /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|max retries per request|LOADING|BUSY/i;
+
+/** Which dependency an error came from, when it is an infrastructure failure. */
+export function failedDependency(error: unknown): 'redis' | 'mongodb' | undefined {
+  if (error instanceof DependencyError) return error.dependency;
+  if (!(error instanceof Error)) return undefined;
+  if (/^Mongo|^Mongoose/.test(error.name) || /^Mongo|^Mongoose/.test(error.constructor?.name ?? '')) return 'mongodb';
+  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'ReplyError' || REDIS_FAILURE.test(error.message)) return 'redis';
+  return undefined;
+}
+
+/**
+ * Maps anything thrown below the resolvers to what a client may see: coded errors pass,
+ * infrastructure failures and timeouts become SERVICE_UNAVAILABLE, anything else is an
+ * internal error whose message stays in the logs.
+ */
+export function toClientError(error: unknown): GraphQLError {
+  if (error instanceof GraphQLError && error.extensions?.code) return error;
+  if (error instanceof DeadlineExceededError || failedDependency(error)) return serviceUnavailable();
+  return new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+}
+
+/** Runs `work` but gives up after `ms`; the work itself is not cancelled. */
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineExceededError(`${what} took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * POST /graphql over Node's own http server, through Apollo's integration API
+ * (executeHTTPGraphQLRequest). No web framework: three routes do not need one, and the claim
+ * path is shorter without it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeaderMap, type ApolloServer } from '@apollo/server';
+import type { GraphQLContext } from '../context';
+import { DeadlineExceededError, serviceUnavailable, withDeadline } from '../errors';
+
+export class BodyTooLargeError extends Error {}
+
+export function readBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limitBytes) {
+      reject(new BodyTooLargeError());
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        reject(new BodyTooLargeError());
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export interface GraphQLHandlerOptions {
+  apollo: ApolloServer<GraphQLContext>;
+  context: (req: IncomingMessage) => Promise<GraphQLContext>;
+  maxBodyBytes: number;
+  /** Whatever happens below, the client has an answer by then (the contract allows 3 s). */
+  deadlineMs: number;
+}
+
+export function createGraphQLHandler(options: GraphQLHandlerOptions) {
+  return async (req: IncomingMessage, res: ServerResponse, search: string): Promise<void> => {
+    let raw: string;
+    try {
+      raw = await readBody(req, options.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return sendJson(res, 413, { errors: [{ message: `request body larger than ${options.maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
+      throw error;
+    }
+    const headers = new HeaderMap();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    let body: unknown = raw;
+    if (raw && (headers.get('content-type') ?? '').startsWith('application/json')) {
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return sendJson(res, 400, { errors: [{ message: 'request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      }
+    }
+    let response;
+    try {
+      response = await withDeadline(
+        options.apollo.executeHTTPGraphQLRequest({
+          httpGraphQLRequest: { method: req.method!.toUpperCase(), headers, search, body },
+          context: () => options.context(req),
+        }),
+        options.deadlineMs,
+        'graphql request',
+      );
+    } catch (error) {
+      if (!(error instanceof DeadlineExceededError)) throw error;
+      const unavailable = serviceUnavailable();
+      return sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
+    }
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+}
+
+export function sendJson(res: ServerResponse, status: number, payload: unknown): void {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,93 @@
+/**
+ * Entry point: validate configuration, start embedded dependencies when none are configured
+ * (development), start the service, and shut down gracefully on SIGTERM/SIGINT.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConfigError, loadConfig, type Config } from './config';
+import { startMongoServer, startRedisServer, type EmbeddedServer } from './infra/embedded';
+import { createLogger } from './logger';
+import { startService } from './service';
+import { Authenticator } from './services/auth';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) exitWith(error.message);
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const embedded: EmbeddedServer[] = [];
+  const stopEmbedded = () => Promise.all(embedded.map((server) => server.stop()));
+
+  let redisUrl = config.redisUrl;
+  let mongoUri = config.mongoUri;
+  try {
+    if (!redisUrl) {
+      const redis = await startRedisServer();
+      embedded.push(redis);
+      redisUrl = redis.url;
+      logger.info({ url: redis.url }, 'REDIS_URL unset: started an embedded redis-server (development only)');
+    }
+    if (!mongoUri) {
+      const mongo = await startMongoServer({ database: 'coupons' });
+      embedded.push(mongo);
+      mongoUri = mongo.url;
+      logger.info({ url: mongo.url }, 'MONGODB_URI unset: started the embedded MongoDB-compatible server (development only)');
+    }
+  } catch (error) {
+    await stopEmbedded();
+    exitWith(`${redisUrl ? 'MONGODB_URI' : 'REDIS_URL'}: unset, and the embedded server could not start (${(error as Error).message})`);
+  }
+  const jwtSecret = config.jwtSecret ?? randomBytes(32).toString('base64url');
+
+  let service: Awaited<ReturnType<typeof startService>>;
+  try {
+    service = await startService({ ...config, redisUrl, mongoUri, jwtSecret }, logger);
+  } catch (error) {
+    await stopEmbedded();
+    exitWith((error as Error).message);
+  }
+  const base = `http://localhost:${service.port}`;
+  logger.info({ graphql: `${base}/graphql`, playground: config.playgroundEnabled }, 'coupon service ready');
+  if (!config.jwtSecret) await printDevTokens(jwtSecret, base);
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down: finishing in-flight claims');
+    const forced = setTimeout(() => {
+      logger.error('shutdown took longer than 10 s; exiting');
+      process.exit(1);
+    }, 10_000).unref();
+    await service.stop();
+    await stopEmbedded();
+    clearTimeout(forced);
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function printDevTokens(secret: string, base: string): Promise<void> {
+  const auth = new Authenticator(secret);
+  const user = await auth.issue('dev-user', { expiresIn: '12h' });
+  const admin = await auth.issue('dev-admin', { admin: true, expiresIn: '12h' });
+  process.stdout.write(
+    [
+      '',
+      `  Coupon service on ${base}/graphql (open it in a browser for the playground)`,
+      '  JWT_SECRET unset: a random key was generated for this run. Development tokens (12 h):',
+      `    user  (sub dev-user):   Bearer ${user}`,
+      `    admin (sub dev-admin):  Bearer ${admin}`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+function exitWith(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+main().catch((error: Error) => exitWith(`fatal: ${error.message}`));

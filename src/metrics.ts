@@ -1,0 +1,61 @@
+/**
+ * Prometheus metrics served at GET /metrics. One registry per service instance, so tests can
+ * run several instances in one process.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    claims: new Counter({
+      name: 'coupon_claims_total',
+      help: 'Claims answered, by outcome (ISSUED, ALREADY_ISSUED, SOLD_OUT, NOT_STARTED, ENDED, or an error code)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    claimSeconds: new Histogram({
+      name: 'coupon_claim_duration_seconds',
+      help: 'Time to answer a claim, from resolver start to result',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'coupon_issuance_batch_size',
+      help: 'Issuances written to MongoDB per group-commit batch',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers: [registry],
+    }),
+    batchWaitSeconds: new Histogram({
+      name: 'coupon_issuance_batch_wait_seconds',
+      help: 'Time the first write of a batch waited before the batch went out',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+    batchWriteSeconds: new Histogram({
+      name: 'coupon_issuance_batch_write_seconds',
+      help: 'MongoDB time per group-commit batch',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    dependencyErrors: new Counter({
+      name: 'coupon_dependency_errors_total',
+      help: 'Failed calls to a dependency, by dependency (redis, mongodb)',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
+    repairs: new Counter({
+      name: 'coupon_reconcile_repairs_total',
+      help: 'Repairs made by reconciliation, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    subscriptions: new Gauge({
+      name: 'coupon_stock_subscriptions',
+      help: 'Open stockChanged subscriptions on this instance',
+      registers: [registry],
+    }),
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,21 @@
+--[[
+  The user already held an issuance in MongoDB that Redis did not know about (Redis lost data):
+  the new reservation is undone, its sequence handed back, and the stored issuance adopted.
+
+  KEYS[1] meta, KEYS[2] winners, KEYS[3] pending, KEYS[4] free (see claim-4.lua)
+  ARGV[1] userId
+  ARGV[2] issuanceId of the reservation being undone
+  ARGV[3] its sequence
+  ARGV[4] the stored issuance as "sequence:issuedAtMs:issuanceId"
+
+  Reply: 1 when the reservation was undone, 0 when it was no longer there.
+]]
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if not held or string.sub(held, -(#ARGV[2] + 1)) ~= ':' .. ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+return 1

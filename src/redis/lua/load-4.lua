@@ -1,0 +1,21 @@
+--[[
+  Publishes a coupon's state rebuilt from MongoDB, unless another instance did it first.
+  The winners were written before this call; meta is written last because its presence is
+  what lets claims run.
+
+  KEYS[1] meta, KEYS[2] winners, KEYS[3] pending, KEYS[4] free (see claim-4.lua)
+  ARGV[1] total, ARGV[2] startsAt (ms), ARGV[3] endsAt (ms, 0 = none)
+  ARGV[4] highest sequence in MongoDB
+  ARGV[5..] sequences below it that MongoDB does not hold (handed back for reuse)
+
+  Reply: 1 when this call loaded the state, 0 when it was already there.
+]]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('DEL', KEYS[4])
+for i = 5, #ARGV do
+  redis.call('ZADD', KEYS[4], ARGV[i], ARGV[i])
+end
+redis.call('HSET', KEYS[1], 'total', ARGV[1], 'startsAt', ARGV[2], 'endsAt', ARGV[3], 'seq', ARGV[4], 'version', 1)
+return 1

@@ -1,0 +1,148 @@
+/**
+ * The coupon gate's Lua scripts: key layout, loading with defineCommand, and reply parsing.
+ * Keys and arguments are built by pure functions and replies are shape-checked here, so the
+ * rest of the code never handles raw Lua arrays.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Redis, Result } from 'ioredis';
+
+export const CLAIM_STATUSES = ['ISSUED', 'ALREADY_ISSUED', 'SOLD_OUT', 'NOT_STARTED', 'ENDED', 'NOT_LOADED'] as const;
+export type GateStatus = (typeof CLAIM_STATUSES)[number];
+
+/** All keys of one coupon share the hash tag `{couponId}`, so every script runs on Redis Cluster. */
+export function couponKeys(couponId: string) {
+  const base = `coupon:{${couponId}}`;
+  return {
+    meta: `${base}:meta`,
+    winners: `${base}:winners`,
+    pending: `${base}:pending`,
+    free: `${base}:free`,
+  };
+}
+export type CouponKeys = ReturnType<typeof couponKeys>;
+
+/** A winner as kept in the winners hash: "sequence:issuedAtMs:issuanceId". */
+export interface WinnerEntry {
+  sequence: number;
+  issuedAtMs: number;
+  issuanceId: string;
+}
+
+export function encodeWinner(entry: WinnerEntry): string {
+  return `${entry.sequence}:${entry.issuedAtMs}:${entry.issuanceId}`;
+}
+
+export function decodeWinner(value: string): WinnerEntry {
+  const match = /^(\d+):(\d+):(.+)$/.exec(value);
+  if (!match) throw new ScriptReplyError(`malformed winner entry ${JSON.stringify(value)}`);
+  return { sequence: Number(match[1]), issuedAtMs: Number(match[2]), issuanceId: match[3]! };
+}
+
+export class ScriptReplyError extends Error {
+  override name = 'ScriptReplyError';
+}
+
+export interface GateReply {
+  status: GateStatus;
+  remaining: number;
+  version: number;
+  /** Present for ISSUED and ALREADY_ISSUED. */
+  winner?: WinnerEntry;
+  /** The winner's MongoDB write is not confirmed yet. */
+  pending: boolean;
+}
+
+export function parseClaimReply(reply: unknown): GateReply {
+  if (!Array.isArray(reply) || reply.length !== 7) throw new ScriptReplyError(`claim reply ${JSON.stringify(reply)}`);
+  const [status, remaining, version, sequence, issuedAtMs, issuanceId, pending] = reply;
+  if (!CLAIM_STATUSES.includes(status) || typeof remaining !== 'number' || typeof version !== 'number') {
+    throw new ScriptReplyError(`claim reply ${JSON.stringify(reply)}`);
+  }
+  const won = status === 'ISSUED' || status === 'ALREADY_ISSUED';
+  return {
+    status,
+    remaining,
+    version,
+    winner: won ? { sequence: Number(sequence), issuedAtMs: Number(issuedAtMs), issuanceId: String(issuanceId) } : undefined,
+    pending: pending === 1,
+  };
+}
+
+export interface StockReply {
+  loaded: boolean;
+  total: number;
+  remaining: number;
+  version: number;
+}
+
+export function parseStockReply(reply: unknown): StockReply {
+  if (!Array.isArray(reply) || reply.length !== 4 || !reply.every((v) => typeof v === 'number')) {
+    throw new ScriptReplyError(`stock reply ${JSON.stringify(reply)}`);
+  }
+  const [loaded, total, remaining, version] = reply as number[];
+  return { loaded: loaded === 1, total: total!, remaining: remaining!, version: version! };
+}
+
+export const claimArgs = (keys: CouponKeys, userId: string, issuanceId: string) =>
+  [keys.meta, keys.winners, keys.pending, keys.free, userId, issuanceId] as const;
+
+export const loadArgs = (
+  keys: CouponKeys,
+  coupon: { totalQuantity: number; startsAt: Date; endsAt?: Date | null },
+  highestSequence: number,
+  freeSequences: number[],
+) =>
+  [
+    keys.meta,
+    keys.winners,
+    keys.pending,
+    keys.free,
+    coupon.totalQuantity,
+    coupon.startsAt.getTime(),
+    coupon.endsAt ? coupon.endsAt.getTime() : 0,
+    highestSequence,
+    ...freeSequences,
+  ] as const;
+
+export const adoptArgs = (keys: CouponKeys, userId: string, reserved: WinnerEntry, stored: WinnerEntry) =>
+  [keys.meta, keys.winners, keys.pending, keys.free, userId, reserved.issuanceId, reserved.sequence, encodeWinner(stored)] as const;
+
+export const revokeArgs = (keys: CouponKeys, userId: string, reservedIssuanceId: string, holderId: string, holder: WinnerEntry) =>
+  [keys.meta, keys.winners, keys.pending, userId, reservedIssuanceId, holderId, encodeWinner(holder)] as const;
+
+export const stockArgs = (keys: CouponKeys) => [keys.meta, keys.free] as const;
+
+type Arg = string | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    couponClaim(...args: readonly Arg[]): Result<unknown, Context>;
+    couponLoad(...args: readonly Arg[]): Result<number, Context>;
+    couponAdopt(...args: readonly Arg[]): Result<number, Context>;
+    couponRevoke(...args: readonly Arg[]): Result<number, Context>;
+    couponStock(...args: readonly Arg[]): Result<unknown, Context>;
+  }
+}
+
+const SCRIPTS = {
+  couponClaim: 'claim-4.lua',
+  couponLoad: 'load-4.lua',
+  couponAdopt: 'adopt-4.lua',
+  couponRevoke: 'revoke-3.lua',
+  couponStock: 'stock-2.lua',
+} as const;
+
+const luaDir = path.join(__dirname, 'lua');
+
+/** Registers every script on a client; ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT. */
+export function defineCouponScripts(redis: Redis): void {
+  for (const [name, file] of Object.entries(SCRIPTS)) {
+    const keyCount = Number(/-(\d+)\.lua$/.exec(file)![1]);
+    redis.defineCommand(name, {
+      numberOfKeys: keyCount,
+      lua: fs.readFileSync(path.join(luaDir, file), 'utf8'),
+      readOnly: name === 'couponStock',
+    });
+  }
+}

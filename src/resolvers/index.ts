@@ -1,0 +1,8 @@
+import type { Resolvers } from '../generated/resolvers-types';
+import { Coupon } from './Coupon';
+import { DateTime } from './DateTime';
+import { Issuance } from './Issuance';
+import { Mutation } from './Mutation';
+import { Query } from './Query';
+
+export const resolvers: Resolvers = { DateTime, Query, Mutation, Coupon, Issuance };

@@ -1,0 +1,196 @@
+/**
+ * The composition root: connects Redis and MongoDB, builds every service once, and serves
+ * GraphQL, health and metrics on one HTTP server. `main.ts` and the integration tests both
+ * start the service through here.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import type { Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import { buildContext, type GraphQLContext, type Services } from './context';
+import { failedDependency, toClientError } from './errors';
+import { createGraphQLHandler, sendJson } from './http/graphql-handler';
+import { checkHealth } from './http/health';
+import { createMetrics, type Metrics } from './metrics';
+import { connectMongo } from './mongo/connection';
+import { ensureIndexes, registerModels, type Models } from './mongo/models';
+import { createPlaygroundHandler } from './playground';
+import { assertNoEviction, createRedisClient } from './redis/client';
+import { resolvers } from './resolvers';
+import { typeDefs } from './schema';
+import { Authenticator } from './services/auth';
+import { ClaimService } from './services/claim-service';
+import { CouponCatalog } from './services/coupon-catalog';
+import { CouponGate } from './services/coupon-gate';
+import { CouponReader } from './services/coupon-reader';
+import { IssuanceWriter } from './services/issuance-writer';
+import { Reconciler } from './services/reconciler';
+
+export type ServiceSettings = Config & { redisUrl: string; mongoUri: string; jwtSecret: string };
+
+export interface RunningService {
+  url: string;
+  port: number;
+  services: Services;
+  models: Models;
+  redis: Redis;
+  mongo: Connection;
+  metrics: Metrics;
+  reconciler: Reconciler;
+  /** Graceful: stop accepting, finish in-flight requests and writes, close connections. */
+  stop(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+/** Last-resort answer time for any GraphQL request, inside the contract's 3 s. */
+const REQUEST_DEADLINE_MS = 2800;
+
+export async function startService(settings: ServiceSettings, logger: Logger): Promise<RunningService> {
+  const redis = createRedisClient(settings.redisUrl, { name: 'coupon-commands', logger });
+  await redis.connect().catch((error: Error) => {
+    redis.disconnect();
+    throw new Error(`REDIS_URL: cannot connect to redis (${error.message})`);
+  });
+  await assertNoEviction(redis).catch((error) => {
+    redis.disconnect();
+    throw error;
+  });
+
+  let mongo: Connection;
+  try {
+    mongo = await connectMongo(settings.mongoUri, logger);
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`MONGODB_URI: cannot connect to mongodb (${(error as Error).message})`);
+  }
+  const models = registerModels(mongo);
+  await ensureIndexes(models);
+
+  const metrics = createMetrics();
+  const catalog = new CouponCatalog(models);
+  const gate = new CouponGate(redis, models, logger, () => metrics.repairs.inc({ kind: 'redis_rebuilt' }));
+  const writer = new IssuanceWriter(models, {
+    windowMs: settings.groupCommitWindowMs,
+    maxBatch: settings.groupCommitMaxBatch,
+    onBatch: (size, waitedMs, durationMs, failed) => {
+      metrics.batchSize.observe(size);
+      metrics.batchWaitSeconds.observe(waitedMs / 1000);
+      metrics.batchWriteSeconds.observe(durationMs / 1000);
+      if (failed) metrics.dependencyErrors.inc({ dependency: 'mongodb' });
+    },
+  });
+  const claims = new ClaimService(catalog, gate, writer, logger, {
+    deadlineMs: settings.requestTimeoutMs,
+    onStockChanged: () => {},
+    onClaim: (outcome, seconds) => {
+      metrics.claims.inc({ outcome });
+      metrics.claimSeconds.observe(seconds);
+    },
+  });
+  const services: Services = {
+    authenticator: new Authenticator(settings.jwtSecret),
+    catalog,
+    claims,
+    reader: new CouponReader(catalog, gate, models),
+  };
+  const reconciler = new Reconciler(catalog, gate, claims, logger, {
+    intervalMs: settings.reconcileIntervalMs,
+    pendingGraceMs: Math.max(settings.requestTimeoutMs * 2, 3000),
+    onRepair: (kind, count) => metrics.repairs.inc({ kind }, count),
+  });
+
+  const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
+  const httpServer = http.createServer();
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    introspection: settings.introspectionEnabled,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
+    formatError: (formatted, error) => {
+      const original = unwrapResolverError(error);
+      const dependency = failedDependency(original);
+      if (dependency) metrics.dependencyErrors.inc({ dependency });
+      const code = formatted.extensions?.code;
+      if (code && code !== 'INTERNAL_SERVER_ERROR') return formatted;
+      const mapped = toClientError(original);
+      logger.error({ err: original instanceof Error ? { name: original.name, message: original.message, stack: original.stack } : original, path: formatted.path }, 'request failed');
+      return { message: mapped.message, path: formatted.path, extensions: { code: mapped.extensions.code } };
+    },
+  });
+  await apollo.start();
+
+  const contextFor = (req: IncomingMessage) =>
+    buildContext(services, {
+      authorization: req.headers.authorization,
+      clientIp: req.socket.remoteAddress ?? 'unknown',
+      requestId: headerValue(req.headers['x-request-id']) ?? randomUUID(),
+    });
+  const graphql = createGraphQLHandler({ apollo, context: contextFor, maxBodyBytes: MAX_BODY_BYTES, deadlineMs: REQUEST_DEADLINE_MS });
+  const playground = settings.playgroundEnabled ? createPlaygroundHandler({ endpointPath: '/graphql' }) : undefined;
+
+  httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = async () => {
+      if (playground?.(req, res)) return;
+      if (url.pathname === '/graphql') return graphql(req, res, url.search);
+      if (url.pathname === '/healthz' && req.method === 'GET') {
+        const health = await checkHealth(redis, mongo);
+        return sendJson(res, health.ok ? 200 : 503, health);
+      }
+      if (url.pathname === '/metrics' && req.method === 'GET') {
+        const body = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        return void res.end(body);
+      }
+      sendJson(res, 404, { error: 'not found' });
+    };
+    route().catch((error: Error) => {
+      logger.error({ err: error.message, path: url.pathname }, 'unhandled request failure');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+
+  await listen(httpServer, settings.port, settings.host).catch(async (error: NodeJS.ErrnoException) => {
+    await apollo.stop();
+    redis.disconnect();
+    await mongo.close();
+    throw new Error(error.code === 'EADDRINUSE' ? `PORT: port ${settings.port} is already in use` : `PORT: cannot listen (${error.message})`);
+  });
+  reconciler.start();
+  const port = (httpServer.address() as AddressInfo).port;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await reconciler.stop();
+      // Apollo's drain plugin stops accepting and waits for in-flight requests.
+      await apollo.stop();
+      await writer.drained();
+      await redis.quit().catch(() => redis.disconnect());
+      await mongo.close();
+    })());
+
+  return { url: `http://127.0.0.1:${port}`, port, services, models, redis, mongo, metrics, reconciler, stop };
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);

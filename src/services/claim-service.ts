@@ -1,0 +1,121 @@
+/**
+ * The claim: decided in Redis in one round trip, made durable in MongoDB (group commit)
+ * before the client hears ISSUED. Disagreements between Redis and MongoDB are settled in
+ * MongoDB's favour here, so a confused Redis can cost a retry but never a false answer.
+ */
+import { Types } from 'mongoose';
+import type { Logger } from 'pino';
+import { notFound, serviceUnavailable, toClientError, withDeadline } from '../errors';
+import type { WinnerEntry } from '../redis/scripts';
+import { assertCouponId, type CouponCatalog } from './coupon-catalog';
+import type { CouponGate } from './coupon-gate';
+import type { CouponDefinition, IssuanceRecord } from './coupon-model';
+import type { IssuanceWriter } from './issuance-writer';
+
+export type ClaimStatus = 'ISSUED' | 'ALREADY_ISSUED' | 'SOLD_OUT' | 'NOT_STARTED' | 'ENDED';
+
+export interface ClaimOutcome {
+  status: ClaimStatus;
+  issuance: IssuanceRecord | null;
+  remaining: number;
+}
+
+/** What making a winner durable ended in. */
+export type Settlement =
+  | { kind: 'durable'; issuance: IssuanceRecord }
+  /** The user already held another issuance in MongoDB; that one stands, the sequence went back. */
+  | { kind: 'adopted'; issuance: IssuanceRecord }
+  /** The sequence belonged to someone else in MongoDB; the reservation was dropped. */
+  | { kind: 'revoked' };
+
+/** Redis can hand out a taken sequence only right after a rebuild; a few retries always clear it. */
+const MAX_ATTEMPTS = 5;
+
+export interface ClaimServiceOptions {
+  deadlineMs: number;
+  onStockChanged: (couponId: string) => void;
+  /** Called once per claim with its status, or the error code it failed with. */
+  onClaim?: (outcome: string, seconds: number) => void;
+}
+
+export function toIssuance(couponId: string, userId: string, winner: WinnerEntry): IssuanceRecord {
+  return { id: winner.issuanceId, couponId, userId, sequence: winner.sequence, issuedAt: new Date(winner.issuedAtMs) };
+}
+
+export class ClaimService {
+  constructor(
+    private readonly catalog: CouponCatalog,
+    private readonly gate: CouponGate,
+    private readonly writer: IssuanceWriter,
+    private readonly logger: Logger,
+    private readonly options: ClaimServiceOptions,
+  ) {}
+
+  async claim(couponId: string, userId: string): Promise<ClaimOutcome> {
+    const started = performance.now();
+    try {
+      assertCouponId(couponId);
+      const outcome = await withDeadline(this.decideAndPersist(couponId, userId), this.options.deadlineMs, 'claim');
+      this.options.onClaim?.(outcome.status, (performance.now() - started) / 1000);
+      return outcome;
+    } catch (error) {
+      const clientError = toClientError(error);
+      this.options.onClaim?.(String(clientError.extensions.code), (performance.now() - started) / 1000);
+      throw clientError === error ? error : Object.assign(clientError, { originalError: error });
+    }
+  }
+
+  /** Writes a Redis winner to MongoDB and settles any disagreement; used by claims and the sweeper. */
+  async settle(coupon: CouponDefinition, userId: string, winner: WinnerEntry): Promise<Settlement> {
+    const issuance = toIssuance(coupon.id, userId, winner);
+    const outcome = await this.writer.write(issuance);
+    switch (outcome.kind) {
+      case 'written':
+        this.gate.confirm(coupon.id, [userId]).catch((error: Error) =>
+          // The sweeper finds the mark again and confirms it then; nothing is lost.
+          this.logger.warn({ couponId: coupon.id, err: error.message }, 'could not clear pending mark'),
+        );
+        return { kind: 'durable', issuance };
+      case 'user-holds': {
+        const stored = outcome.stored;
+        await this.gate.adopt(coupon.id, userId, winner, { sequence: stored.sequence, issuedAtMs: stored.issuedAt.getTime(), issuanceId: stored.id });
+        this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'redis reservation for a user who already held an issuance; adopted the stored one');
+        this.options.onStockChanged(coupon.id);
+        return { kind: 'adopted', issuance: stored };
+      }
+      case 'sequence-taken': {
+        const holder = outcome.holder;
+        await this.gate.revoke(coupon.id, userId, winner.issuanceId, holder.userId, {
+          sequence: holder.sequence,
+          issuedAtMs: holder.issuedAt.getTime(),
+          issuanceId: holder.id,
+        });
+        this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'redis handed out a sequence mongodb already holds; reservation dropped');
+        this.options.onStockChanged(coupon.id);
+        return { kind: 'revoked' };
+      }
+    }
+  }
+
+  private async decideAndPersist(couponId: string, userId: string): Promise<ClaimOutcome> {
+    const coupon = await this.catalog.find(couponId);
+    if (!coupon) throw notFound('coupon');
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const reply = await this.gate.claim(coupon, userId, new Types.ObjectId().toHexString());
+      if (reply.status === 'NOT_LOADED') throw new Error('unreachable: gate loads state before replying');
+      if (!reply.winner) return { status: reply.status, issuance: null, remaining: reply.remaining };
+      if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);
+      if (reply.status === 'ALREADY_ISSUED' && !reply.pending) {
+        return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, reply.winner), remaining: reply.remaining };
+      }
+      // A new win, or an earlier one whose write is unconfirmed: durable before the answer.
+      const settlement = await this.settle(coupon, userId, reply.winner);
+      if (settlement.kind === 'durable') return { status: reply.status, issuance: settlement.issuance, remaining: reply.remaining };
+      if (settlement.kind === 'adopted') {
+        const remaining = reply.status === 'ISSUED' ? reply.remaining + 1 : reply.remaining;
+        return { status: 'ALREADY_ISSUED', issuance: settlement.issuance, remaining };
+      }
+    }
+    throw serviceUnavailable();
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The concurrency gate: a coupon's live state in Redis (stock, winners, sequence, pending
+ * writes), changed only by the Lua scripts. The state is derived from MongoDB and rebuilt from
+ * it whenever it is missing, for example after Redis lost its data.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { Types } from 'mongoose';
+import type { Logger } from 'pino';
+import type { Models } from '../mongo/models';
+import {
+  adoptArgs,
+  claimArgs,
+  couponKeys,
+  decodeWinner,
+  encodeWinner,
+  loadArgs,
+  parseClaimReply,
+  parseStockReply,
+  revokeArgs,
+  stockArgs,
+  type GateReply,
+  type StockReply,
+  type WinnerEntry,
+} from '../redis/scripts';
+import type { CouponDefinition } from './coupon-model';
+
+const LOAD_LOCK_MS = 30_000;
+const LOAD_CHUNK = 1000;
+
+export interface PendingWinner {
+  userId: string;
+  winner: WinnerEntry;
+}
+
+export class CouponGate {
+  private readonly loading = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly models: Models,
+    private readonly logger: Logger,
+    private readonly onRebuilt: (couponId: string) => void = () => {},
+  ) {}
+
+  /** Runs the claim script, loading the coupon's state first when Redis does not have it. */
+  async claim(coupon: CouponDefinition, userId: string, issuanceId: string): Promise<GateReply> {
+    const keys = couponKeys(coupon.id);
+    let reply = parseClaimReply(await this.redis.couponClaim(...claimArgs(keys, userId, issuanceId)));
+    if (reply.status === 'NOT_LOADED') {
+      await this.ensureLoaded(coupon);
+      reply = parseClaimReply(await this.redis.couponClaim(...claimArgs(keys, userId, issuanceId)));
+    }
+    if (reply.status === 'NOT_LOADED') throw new Error(`coupon ${coupon.id} state vanished right after loading`);
+    return reply;
+  }
+
+  async stock(coupon: CouponDefinition): Promise<StockReply> {
+    const keys = couponKeys(coupon.id);
+    let reply = parseStockReply(await this.redis.couponStock(...stockArgs(keys)));
+    if (!reply.loaded) {
+      await this.ensureLoaded(coupon);
+      reply = parseStockReply(await this.redis.couponStock(...stockArgs(keys)));
+    }
+    return reply;
+  }
+
+  /** MongoDB now holds the user's issuance: it no longer needs the sweeper. */
+  async confirm(couponId: string, userIds: string[]): Promise<void> {
+    if (userIds.length > 0) await this.redis.zrem(couponKeys(couponId).pending, ...userIds);
+  }
+
+  /** Undo a reservation for a user who already held `stored` in MongoDB; the sequence goes back to stock. */
+  async adopt(couponId: string, userId: string, reserved: WinnerEntry, stored: WinnerEntry): Promise<void> {
+    await this.redis.couponAdopt(...adoptArgs(couponKeys(couponId), userId, reserved, stored));
+  }
+
+  /** Drop a reservation whose sequence another user holds in MongoDB, and record that holder. */
+  async revoke(couponId: string, userId: string, reservedIssuanceId: string, holderId: string, holder: WinnerEntry): Promise<void> {
+    await this.redis.couponRevoke(...revokeArgs(couponKeys(couponId), userId, reservedIssuanceId, holderId, holder));
+  }
+
+  /** Winners whose MongoDB write has not been confirmed for at least `olderThanMs`. */
+  async pendingWinners(couponId: string, olderThanMs: number, limit = 500): Promise<PendingWinner[]> {
+    const keys = couponKeys(couponId);
+    const users = await this.redis.zrangebyscore(keys.pending, '-inf', Date.now() - olderThanMs, 'LIMIT', 0, limit);
+    if (users.length === 0) return [];
+    const entries = await this.redis.hmget(keys.winners, ...users);
+    const found: PendingWinner[] = [];
+    users.forEach((userId, i) => {
+      const entry = entries[i];
+      if (entry) found.push({ userId, winner: decodeWinner(entry) });
+    });
+    // A pending mark without a winner entry has nothing left to persist.
+    const orphaned = users.filter((_, i) => !entries[i]);
+    if (orphaned.length) await this.redis.zrem(keys.pending, ...orphaned);
+    return found;
+  }
+
+  /** Forgets the coupon's Redis state so the next access rebuilds it from MongoDB. */
+  async forget(couponId: string): Promise<void> {
+    const keys = couponKeys(couponId);
+    await this.redis.del(keys.meta, keys.winners, keys.pending, keys.free);
+  }
+
+  /** Rebuilds the coupon's Redis state from MongoDB unless it is there; one load at a time. */
+  ensureLoaded(coupon: CouponDefinition): Promise<void> {
+    let load = this.loading.get(coupon.id);
+    if (!load) {
+      load = this.loadOnce(coupon).finally(() => this.loading.delete(coupon.id));
+      this.loading.set(coupon.id, load);
+    }
+    return load;
+  }
+
+  private async loadOnce(coupon: CouponDefinition): Promise<void> {
+    const keys = couponKeys(coupon.id);
+    const lockKey = `coupon:{${coupon.id}}:loading`;
+    const token = randomUUID();
+    // Across instances, one loader at a time; the others wait for meta to appear.
+    const started = Date.now();
+    while ((await this.redis.set(lockKey, token, 'PX', LOAD_LOCK_MS, 'NX')) !== 'OK') {
+      if ((await this.redis.exists(keys.meta)) === 1) return;
+      if (Date.now() - started > 2000) throw new Error(`coupon ${coupon.id} is being loaded by another instance`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    try {
+      if ((await this.redis.exists(keys.meta)) === 1) return;
+      const { highest, free, winners } = await this.copyWinners(coupon);
+      const loaded = await this.redis.couponLoad(...loadArgs(keys, coupon, highest, free));
+      if (loaded === 1) {
+        this.logger.warn({ couponId: coupon.id, winners, highestSequence: highest, handedBack: free.length }, 'coupon state rebuilt in redis from mongodb');
+        this.onRebuilt(coupon.id);
+      }
+    } finally {
+      await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lockKey, token);
+    }
+  }
+
+  /** Streams the coupon's issuances from MongoDB into the winners hash, finding unused sequences. */
+  private async copyWinners(coupon: CouponDefinition): Promise<{ highest: number; free: number[]; winners: number }> {
+    const keys = couponKeys(coupon.id);
+    const cursor = this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id) })
+      .select({ userId: 1, sequence: 1, issuedAt: 1 })
+      .sort({ sequence: 1 })
+      .lean()
+      .cursor({ batchSize: LOAD_CHUNK });
+    let highest = 0;
+    let winners = 0;
+    const free: number[] = [];
+    let chunk: string[] = [];
+    const writeChunk = async () => {
+      if (chunk.length) await this.redis.hset(keys.winners, ...chunk);
+      chunk = [];
+    };
+    for await (const doc of cursor) {
+      for (let missing = highest + 1; missing < doc.sequence; missing++) free.push(missing);
+      highest = doc.sequence;
+      winners += 1;
+      chunk.push(doc.userId, encodeWinner({ sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString() }));
+      if (chunk.length >= LOAD_CHUNK * 2) await writeChunk();
+    }
+    await writeChunk();
+    return { highest, free, winners };
+  }
+}

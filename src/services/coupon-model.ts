@@ -1,0 +1,45 @@
+/**
+ * Plain data shapes passed between services and resolvers (the codegen mappers point here),
+ * and the pure rules that derive a coupon's status.
+ */
+
+export interface CouponDefinition {
+  id: string;
+  name: string;
+  totalQuantity: number;
+  startsAt: Date;
+  endsAt: Date | null;
+}
+
+export type CouponStatus = 'SCHEDULED' | 'ACTIVE' | 'SOLD_OUT' | 'ENDED';
+
+/** A coupon with its live stock, as the Coupon type resolves it. */
+export interface CouponView extends CouponDefinition {
+  remaining: number;
+  status: CouponStatus;
+}
+
+export interface IssuanceRecord {
+  id: string;
+  couponId: string;
+  userId: string;
+  sequence: number;
+  issuedAt: Date;
+}
+
+export interface StockSnapshot {
+  couponId: string;
+  remaining: number;
+  totalQuantity: number;
+  status: CouponStatus;
+  /** Grows with every change of the coupon's stock; orders updates across instances. */
+  version: number;
+}
+
+/** Same precedence as the claim script: not started, then ended, then sold out. */
+export function couponStatus(coupon: Pick<CouponDefinition, 'startsAt' | 'endsAt'>, remaining: number, now: Date): CouponStatus {
+  if (now < coupon.startsAt) return 'SCHEDULED';
+  if (coupon.endsAt && now >= coupon.endsAt) return 'ENDED';
+  if (remaining <= 0) return 'SOLD_OUT';
+  return 'ACTIVE';
+}

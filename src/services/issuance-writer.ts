@@ -1,0 +1,181 @@
+/**
+ * Group commit of issuances to MongoDB. Concurrent winners are written together: the first
+ * write opens a window of a few milliseconds, everything that arrives in it goes out as one
+ * ordered bulkWrite, and every waiting claim is answered when that batch is acknowledged.
+ *
+ * Each write is an upsert keyed on (couponId, userId) that only sets fields on insert, so
+ * writing the same issuance twice (a retry, a sweeper racing a claim) is harmless, and the
+ * unique indexes turn any disagreement with Redis into an outcome instead of a second copy.
+ */
+import { Types } from 'mongoose';
+import { DependencyError } from '../errors';
+import { DUPLICATE_KEY, type IssuanceDocument, type Models } from '../mongo/models';
+import type { IssuanceRecord } from './coupon-model';
+
+export type WriteOutcome =
+  /** MongoDB holds exactly this issuance. */
+  | { kind: 'written' }
+  /** The user already held a different issuance of this coupon. */
+  | { kind: 'user-holds'; stored: IssuanceRecord }
+  /** Another user holds this sequence. */
+  | { kind: 'sequence-taken'; holder: IssuanceRecord };
+
+export interface IssuanceWriterOptions {
+  windowMs: number;
+  maxBatch: number;
+  /** Batches allowed in flight at once; further writes wait in the queue. */
+  maxConcurrentBatches?: number;
+  /** Writes allowed to wait; beyond it a write fails at once instead of queueing without bound. */
+  maxQueued?: number;
+  onBatch?: (size: number, waitedMs: number, durationMs: number, failed: boolean) => void;
+}
+
+interface QueuedWrite {
+  record: IssuanceRecord;
+  queuedAt: number;
+  resolve: (outcome: WriteOutcome) => void;
+  reject: (error: Error) => void;
+}
+
+export function toIssuanceRecord(doc: Pick<IssuanceDocument, '_id' | 'couponId' | 'userId' | 'sequence' | 'issuedAt'>): IssuanceRecord {
+  return {
+    id: doc._id.toHexString(),
+    couponId: doc.couponId.toHexString(),
+    userId: doc.userId,
+    sequence: doc.sequence,
+    issuedAt: doc.issuedAt,
+  };
+}
+
+export class IssuanceWriter {
+  private queue: QueuedWrite[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private readonly idle: Array<() => void> = [];
+  private readonly maxConcurrent: number;
+  private readonly maxQueued: number;
+
+  constructor(
+    private readonly models: Models,
+    private readonly options: IssuanceWriterOptions,
+  ) {
+    this.maxConcurrent = options.maxConcurrentBatches ?? 4;
+    this.maxQueued = options.maxQueued ?? 20_000;
+  }
+
+  write(record: IssuanceRecord): Promise<WriteOutcome> {
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(new DependencyError('mongodb', 'issuance write queue is full'));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ record, queuedAt: performance.now(), resolve, reject });
+      if (this.queue.length >= this.options.maxBatch) this.flushSoon(0);
+      else this.flushSoon(this.options.windowMs);
+    });
+  }
+
+  /** Resolves once nothing is queued or in flight (graceful shutdown). */
+  drained(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private flushSoon(delayMs: number): void {
+    if (delayMs === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, delayMs);
+    }
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxConcurrent) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight += 1;
+      void this.commit(batch).finally(() => {
+        this.inFlight -= 1;
+        if (this.queue.length > 0) this.flushSoon(0);
+        else if (this.inFlight === 0) this.idle.splice(0).forEach((resolve) => resolve());
+      });
+    }
+  }
+
+  private async commit(batch: QueuedWrite[]): Promise<void> {
+    const started = performance.now();
+    const waitedMs = started - batch[0]!.queuedAt;
+    try {
+      const outcomes = await this.writeBatch(batch.map((w) => w.record));
+      batch.forEach((w, i) => w.resolve(outcomes[i]!));
+      this.options.onBatch?.(batch.length, waitedMs, performance.now() - started, false);
+    } catch (cause) {
+      const error = new DependencyError('mongodb', 'issuance batch write failed', { cause });
+      batch.forEach((w) => w.reject(error));
+      this.options.onBatch?.(batch.length, waitedMs, performance.now() - started, true);
+    }
+  }
+
+  private async writeBatch(records: IssuanceRecord[]): Promise<WriteOutcome[]> {
+    let upserted: Set<number>;
+    try {
+      const result = await this.models.Issuance.bulkWrite(records.map(upsertOf), { ordered: true });
+      upserted = new Set(Object.keys(result.upsertedIds).map(Number));
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      // Someone in the batch disagrees with MongoDB: settle each write on its own.
+      return Promise.all(records.map((record) => this.writeOne(record)));
+    }
+    const matched = records.filter((_, i) => !upserted.has(i));
+    const stored = matched.length ? await this.storedFor(matched) : new Map<string, IssuanceRecord>();
+    return records.map((record, i) => (upserted.has(i) ? { kind: 'written' } : compare(record, stored.get(storageKey(record)))));
+  }
+
+  private async writeOne(record: IssuanceRecord): Promise<WriteOutcome> {
+    try {
+      const result = await this.models.Issuance.bulkWrite([upsertOf(record)], { ordered: true });
+      if (result.upsertedCount === 1) return { kind: 'written' };
+      const stored = await this.storedFor([record]);
+      return compare(record, stored.get(storageKey(record)));
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      const holder = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(record.couponId), sequence: record.sequence }).lean();
+      if (holder && holder.userId !== record.userId) return { kind: 'sequence-taken', holder: toIssuanceRecord(holder) };
+      // A concurrent upsert of the same user won the race: read what it stored.
+      const stored = await this.storedFor([record]);
+      return compare(record, stored.get(storageKey(record)));
+    }
+  }
+
+  private async storedFor(records: IssuanceRecord[]): Promise<Map<string, IssuanceRecord>> {
+    const docs = await this.models.Issuance.find({
+      $or: records.map((r) => ({ couponId: new Types.ObjectId(r.couponId), userId: r.userId })),
+    }).lean();
+    return new Map(docs.map((doc) => [storageKey(toIssuanceRecord(doc)), toIssuanceRecord(doc)]));
+  }
+}
+
+function upsertOf(record: IssuanceRecord) {
+  return {
+    updateOne: {
+      filter: { couponId: new Types.ObjectId(record.couponId), userId: record.userId },
+      update: { $setOnInsert: { _id: new Types.ObjectId(record.id), sequence: record.sequence, issuedAt: record.issuedAt } },
+      upsert: true,
+    },
+  };
+}
+
+function compare(record: IssuanceRecord, stored: IssuanceRecord | undefined): WriteOutcome {
+  if (!stored) throw new Error(`issuance ${record.id} neither written nor found`);
+  return stored.id === record.id ? { kind: 'written' } : { kind: 'user-holds', stored };
+}
+
+const storageKey = (r: Pick<IssuanceRecord, 'couponId' | 'userId'>) => `${r.couponId}\u0000${r.userId}`;
+
+export function isDuplicateKey(error: unknown): boolean {
+  const e = error as { code?: number; writeErrors?: Array<{ code?: number }> } | null;
+  return e?.code === DUPLICATE_KEY || !!e?.writeErrors?.some?.((w) => w.code === DUPLICATE_KEY);
+}
