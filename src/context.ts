@@ -9,12 +9,14 @@ import type { Authenticator, Viewer } from './services/auth';
 import type { ClaimService } from './services/claim-service';
 import type { CouponCatalog } from './services/coupon-catalog';
 import type { CouponReader } from './services/coupon-reader';
+import type { StockFeed } from './services/stock-feed';
 
 export interface Services {
   authenticator: Authenticator;
   catalog: CouponCatalog;
   claims: ClaimService;
   reader: CouponReader;
+  stockFeed: StockFeed;
 }
 
 export interface GraphQLContext {

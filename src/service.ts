@@ -33,6 +33,8 @@ import { CouponGate } from './services/coupon-gate';
 import { CouponReader } from './services/coupon-reader';
 import { IssuanceWriter } from './services/issuance-writer';
 import { Reconciler } from './services/reconciler';
+import { StockFeed } from './services/stock-feed';
+import { attachSubscriptions } from './http/subscriptions';
 
 export type ServiceSettings = Config & { redisUrl: string; mongoUri: string; jwtSecret: string };
 
@@ -50,6 +52,8 @@ export interface RunningService {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** The contract's coalescing interval for stock updates. */
+const STOCK_UPDATE_INTERVAL_MS = 100;
 /** Last-resort answer time for any GraphQL request, inside the contract's 3 s. */
 const REQUEST_DEADLINE_MS = 2800;
 
@@ -87,9 +91,18 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       if (failed) metrics.dependencyErrors.inc({ dependency: 'mongodb' });
     },
   });
+  const reader = new CouponReader(catalog, gate, models);
+  // Pub/sub needs connections of its own: a subscribed ioredis client can run nothing else.
+  const publisher = createRedisClient(settings.redisUrl, { name: 'coupon-stock-publisher', logger });
+  const subscriber = createRedisClient(settings.redisUrl, { name: 'coupon-stock-subscriber', logger });
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  const stockFeed = new StockFeed(publisher, subscriber, catalog, reader, logger, {
+    intervalMs: STOCK_UPDATE_INTERVAL_MS,
+    onSubscribersChanged: (open) => metrics.subscriptions.set(open),
+  });
   const claims = new ClaimService(catalog, gate, writer, logger, {
     deadlineMs: settings.requestTimeoutMs,
-    onStockChanged: () => {},
+    onStockChanged: (couponId) => stockFeed.changed(couponId),
     onClaim: (outcome, seconds) => {
       metrics.claims.inc({ outcome });
       metrics.claimSeconds.observe(seconds);
@@ -99,7 +112,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,
     claims,
-    reader: new CouponReader(catalog, gate, models),
+    reader,
+    stockFeed,
   };
   const reconciler = new Reconciler(catalog, gate, claims, logger, {
     intervalMs: settings.reconcileIntervalMs,
@@ -109,12 +123,26 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
 
   const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
   const httpServer = http.createServer();
+  const subscriptions = attachSubscriptions({
+    httpServer,
+    schema,
+    services,
+    logger,
+    path: '/graphql',
+    maxSubscriptionsPerConnection: 20,
+    keepAliveMs: 12_000,
+    connectionInitTimeoutMs: 3_000,
+    maxPayloadBytes: MAX_BODY_BYTES,
+  });
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: settings.introspectionEnabled,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+    ],
     formatError: (formatted, error) => {
       const original = unwrapResolverError(error);
       const dependency = failedDependency(original);
@@ -173,10 +201,13 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const stop = () =>
     (stopping ??= (async () => {
       await reconciler.stop();
+      // Subscriptions complete before the HTTP drain, which would cut upgraded sockets.
+      await stockFeed.stop();
+      await subscriptions.dispose();
       // Apollo's drain plugin stops accepting and waits for in-flight requests.
       await apollo.stop();
       await writer.drained();
-      await redis.quit().catch(() => redis.disconnect());
+      await Promise.all([redis, publisher, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
       await mongo.close();
     })());
 

@@ -73,15 +73,17 @@ export interface StockReply {
   loaded: boolean;
   total: number;
   remaining: number;
+  /** When the state was loaded; with `version`, orders stock readings across rebuilds. */
+  epoch: number;
   version: number;
 }
 
 export function parseStockReply(reply: unknown): StockReply {
-  if (!Array.isArray(reply) || reply.length !== 4 || !reply.every((v) => typeof v === 'number')) {
+  if (!Array.isArray(reply) || reply.length !== 5 || !reply.every((v) => typeof v === 'number')) {
     throw new ScriptReplyError(`stock reply ${JSON.stringify(reply)}`);
   }
-  const [loaded, total, remaining, version] = reply as number[];
-  return { loaded: loaded === 1, total: total!, remaining: remaining!, version: version! };
+  const [loaded, total, remaining, epoch, version] = reply as number[];
+  return { loaded: loaded === 1, total: total!, remaining: remaining!, epoch: epoch!, version: version! };
 }
 
 export const claimArgs = (keys: CouponKeys, userId: string, issuanceId: string) =>

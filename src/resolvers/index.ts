@@ -4,5 +4,6 @@ import { DateTime } from './DateTime';
 import { Issuance } from './Issuance';
 import { Mutation } from './Mutation';
 import { Query } from './Query';
+import { Subscription } from './Subscription';
 
-export const resolvers: Resolvers = { DateTime, Query, Mutation, Coupon, Issuance };
+export const resolvers: Resolvers = { DateTime, Query, Mutation, Subscription, Coupon, Issuance };

@@ -32,8 +32,15 @@ export interface StockSnapshot {
   remaining: number;
   totalQuantity: number;
   status: CouponStatus;
-  /** Grows with every change of the coupon's stock; orders updates across instances. */
+  /** When Redis loaded the coupon's state; a rebuild starts a newer epoch. */
+  epoch: number;
+  /** Grows with every change of the coupon's stock within an epoch. */
   version: number;
+}
+
+/** Whether `a` reflects a later state of the coupon than `b`. */
+export function isNewerStock(a: Pick<StockSnapshot, 'epoch' | 'version'>, b: Pick<StockSnapshot, 'epoch' | 'version'>): boolean {
+  return a.epoch > b.epoch || (a.epoch === b.epoch && a.version > b.version);
 }
 
 /** Same precedence as the claim script: not started, then ended, then sold out. */

@@ -36,6 +36,7 @@ export class CouponReader {
       remaining: stock.remaining,
       totalQuantity: definition.totalQuantity,
       status: couponStatus(definition, stock.remaining, this.clock()),
+      epoch: stock.epoch,
       version: stock.version,
     };
   }

@@ -4,7 +4,8 @@
   cleared once MongoDB holds the issuance.
 
   KEYS[1] meta     hash: total, startsAt, endsAt (epoch ms, 0 = no end), seq (highest sequence
-                   handed out), version (bumped on every change of stock)
+                   handed out), version (bumped on every change of stock), epoch (when
+                   the state was loaded; orders versions across rebuilds)
   KEYS[2] winners  hash: userId -> "sequence:issuedAtMs:issuanceId"
   KEYS[3] pending  zset: userId scored by reservation time (ms), not yet confirmed in MongoDB
   KEYS[4] free     zset: sequences handed back, scored by sequence, reused lowest first

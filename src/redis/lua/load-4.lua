@@ -17,5 +17,8 @@ redis.call('DEL', KEYS[4])
 for i = 5, #ARGV do
   redis.call('ZADD', KEYS[4], ARGV[i], ARGV[i])
 end
-redis.call('HSET', KEYS[1], 'total', ARGV[1], 'startsAt', ARGV[2], 'endsAt', ARGV[3], 'seq', ARGV[4], 'version', 1)
+-- The epoch (load time) orders versions across rebuilds: a rebuilt coupon counts from 1 again.
+local time = redis.call('TIME')
+local epoch = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('HSET', KEYS[1], 'total', ARGV[1], 'startsAt', ARGV[2], 'endsAt', ARGV[3], 'seq', ARGV[4], 'version', 1, 'epoch', epoch)
 return 1

@@ -3,11 +3,11 @@
 
   KEYS[1] meta, KEYS[2] free (see claim-4.lua)
 
-  Reply: { loaded (0|1), total, remaining, version }
+  Reply: { loaded (0|1), total, remaining, epoch, version }
 ]]
-local meta = redis.call('HMGET', KEYS[1], 'total', 'seq', 'version')
+local meta = redis.call('HMGET', KEYS[1], 'total', 'seq', 'epoch', 'version')
 if not meta[1] then
-  return { 0, 0, 0, 0 }
+  return { 0, 0, 0, 0, 0 }
 end
 local total = tonumber(meta[1])
-return { 1, total, total - tonumber(meta[2]) + redis.call('ZCARD', KEYS[2]), tonumber(meta[3]) }
+return { 1, total, total - tonumber(meta[2]) + redis.call('ZCARD', KEYS[2]), tonumber(meta[3]), tonumber(meta[4]) }

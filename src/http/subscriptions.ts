@@ -1,0 +1,102 @@
+/**
+ * graphql-ws on the same HTTP server, port and path as POST /graphql, with the same schema and
+ * the same context builder. Stock is public, so a token is optional; a token that is present
+ * but invalid is refused at connection time (close code 4403).
+ */
+import type { Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { GraphQLSchema } from 'graphql';
+import { GraphQLError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { buildContext, type GraphQLContext, type Services } from '../context';
+
+export interface SubscriptionServerOptions {
+  httpServer: Server;
+  schema: GraphQLSchema;
+  services: Services;
+  logger: Logger;
+  path: string;
+  /** Operations one connection may keep open at once. */
+  maxSubscriptionsPerConnection: number;
+  /** Ping interval; a client that misses a pong is dropped. */
+  keepAliveMs: number;
+  /** A socket that does not send connection_init within this time is closed (4408). */
+  connectionInitTimeoutMs: number;
+  maxPayloadBytes: number;
+}
+
+const COMPLETE_GRACE_MS = 1000;
+
+interface ConnectionState {
+  context?: GraphQLContext;
+  operations: Set<string>;
+}
+
+export function attachSubscriptions(options: SubscriptionServerOptions): { dispose(): Promise<void> } {
+  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: options.maxPayloadBytes });
+  const state = new WeakMap<object, ConnectionState>();
+  const stateOf = (extra: object) => {
+    let found = state.get(extra);
+    if (!found) state.set(extra, (found = { operations: new Set() }));
+    return found;
+  };
+
+  let openOperations = 0;
+  let allCompleted: (() => void) | undefined;
+  const cleanup = useServer<Record<string, unknown> | undefined>(
+    {
+      schema: options.schema,
+      connectionInitWaitTimeout: options.connectionInitTimeoutMs,
+      onConnect: async (ctx) => {
+        const authorization = ctx.connectionParams?.authorization;
+        const context = await buildContext(options.services, {
+          authorization: typeof authorization === 'string' ? authorization : undefined,
+          clientIp: ctx.extra.request.socket.remoteAddress ?? 'unknown',
+          requestId: randomUUID(),
+        });
+        if (context.authError) return false;
+        stateOf(ctx.extra).context = context;
+        return true;
+      },
+      context: (ctx) => stateOf(ctx.extra).context!,
+      onSubscribe: (ctx, id) => {
+        const operations = stateOf(ctx.extra).operations;
+        if (operations.size >= options.maxSubscriptionsPerConnection) {
+          return [
+            new GraphQLError(`at most ${options.maxSubscriptionsPerConnection} subscriptions per connection`, {
+              extensions: { code: 'BAD_USER_INPUT' },
+            }),
+          ];
+        }
+        operations.add(id);
+        openOperations += 1;
+      },
+      onComplete: (ctx, id) => {
+        if (!stateOf(ctx.extra).operations.delete(id)) return;
+        openOperations -= 1;
+        if (openOperations === 0) allCompleted?.();
+      },
+      onError: (_ctx, id, _payload, errors) => options.logger.debug({ id, errors: errors.map((e) => e.message) }, 'subscription error'),
+    },
+    wsServer,
+    options.keepAliveMs,
+  );
+
+  return {
+    /** Call after the stock streams have ended: waits (briefly) for their `complete` messages to go out. */
+    dispose: async () => {
+      if (openOperations > 0) {
+        await new Promise<void>((resolve) => {
+          allCompleted = resolve;
+          setTimeout(resolve, COMPLETE_GRACE_MS).unref();
+        });
+      }
+      // graphql-ws sends `complete` right after onComplete returns: let those frames go out first.
+      await new Promise((resolve) => setImmediate(resolve));
+      await cleanup.dispose();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * Live stock for subscribers, on every instance that shares the Redis.
+ *
+ * Publishing: claims call `changed(couponId)`. Per coupon, at most one message per interval
+ * goes out on Redis pub/sub, carrying the stock read at send time (so always the latest),
+ * and a change is never left unsent: the trailing send covers the last one (sold out).
+ *
+ * Receiving: one Redis subscription per coupon per instance, however many clients watch it,
+ * dropped when the last one leaves. Messages carry the coupon's stock position (epoch,
+ * version); an instance never forwards a position older than one it already forwarded, and forwards at most one
+ * update per interval per coupon to its local subscribers.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { notFound } from '../errors';
+import { assertCouponId, type CouponCatalog } from './coupon-catalog';
+import { isNewerStock, type StockSnapshot } from './coupon-model';
+import type { CouponReader } from './coupon-reader';
+import { LatestValueStream } from './latest-value-stream';
+
+export const STOCK_CHANNEL_PREFIX = 'coupon-stock:';
+
+export interface StockFeedOptions {
+  /** Minimum gap between two updates of one coupon, both when publishing and delivering. */
+  intervalMs: number;
+  onSubscribersChanged?: (open: number) => void;
+}
+
+/** Leading-and-trailing throttle per key: fires at once, then at most once per interval. */
+class KeyedThrottle {
+  private readonly last = new Map<string, number>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly fire: (key: string) => void,
+  ) {}
+
+  touch(key: string): void {
+    if (this.timers.has(key)) return;
+    const wait = (this.last.get(key) ?? -Infinity) + this.intervalMs - Date.now();
+    if (wait <= 0) return this.run(key);
+    this.timers.set(key, setTimeout(() => this.run(key), wait));
+  }
+
+  clear(): void {
+    this.timers.forEach((timer) => clearTimeout(timer));
+    this.timers.clear();
+  }
+
+  forget(key: string): void {
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    this.last.delete(key);
+  }
+
+  private run(key: string): void {
+    this.timers.delete(key);
+    this.last.set(key, Date.now());
+    this.fire(key);
+  }
+}
+
+type StockPosition = Pick<StockSnapshot, 'epoch' | 'version'>;
+
+interface Watched {
+  /** Each local subscriber with the newest position it was sent. */
+  streams: Map<LatestValueStream<StockSnapshot>, StockPosition>;
+  /** Newest stock position forwarded to local subscribers. */
+  forwarded: StockPosition;
+  /** Newest snapshot received and not yet forwarded. */
+  pending?: StockSnapshot;
+}
+
+export class StockFeed {
+  private readonly watched = new Map<string, Watched>();
+  private readonly publishThrottle: KeyedThrottle;
+  private readonly deliverThrottle: KeyedThrottle;
+  private open = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    private readonly catalog: CouponCatalog,
+    private readonly reader: CouponReader,
+    private readonly logger: Logger,
+    private readonly options: StockFeedOptions,
+  ) {
+    this.publishThrottle = new KeyedThrottle(options.intervalMs, (couponId) => void this.publish(couponId));
+    this.deliverThrottle = new KeyedThrottle(options.intervalMs, (couponId) => this.deliver(couponId));
+    subscriber.on('message', (channel: string, message: string) => this.receive(channel, message));
+    // Messages sent while the subscriber was disconnected are gone: re-read the stock instead.
+    subscriber.on('ready', () => this.watched.forEach((_, couponId) => void this.refresh(couponId)));
+  }
+
+  /** A claim changed the coupon's stock. */
+  changed(couponId: string): void {
+    if (!this.stopped) this.publishThrottle.touch(couponId);
+  }
+
+  /** Current state first, then coalesced updates, until the client leaves or the feed stops. */
+  async watch(couponId: string): Promise<AsyncIterableIterator<StockSnapshot>> {
+    assertCouponId(couponId);
+    const coupon = await this.catalog.find(couponId);
+    if (!coupon) throw notFound('coupon');
+    let entry = this.watched.get(couponId);
+    if (!entry) {
+      entry = { streams: new Map(), forwarded: { epoch: 0, version: 0 } };
+      this.watched.set(couponId, entry);
+      await this.subscriber.subscribe(STOCK_CHANNEL_PREFIX + couponId);
+    }
+    const watched = entry;
+    const stream: LatestValueStream<StockSnapshot> = new LatestValueStream(() => this.leave(couponId, stream));
+    watched.streams.set(stream, { epoch: 0, version: 0 });
+    this.countSubscribers(+1);
+    try {
+      const current = await this.reader.snapshot(coupon);
+      watched.streams.set(stream, current);
+      stream.push(current);
+      // Newer than what the others have seen: they get it too, through the throttle.
+      this.offer(couponId, watched, current);
+    } catch (error) {
+      stream.end();
+      throw error;
+    }
+    return stream;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.publishThrottle.clear();
+    this.deliverThrottle.clear();
+    for (const entry of this.watched.values()) [...entry.streams.keys()].forEach((stream) => stream.end());
+    this.watched.clear();
+  }
+
+  /** Coupons with a Redis subscription on this instance (for tests and metrics). */
+  subscribedCoupons(): string[] {
+    return [...this.watched.keys()];
+  }
+
+  private leave(couponId: string, stream: LatestValueStream<StockSnapshot>): void {
+    const entry = this.watched.get(couponId);
+    if (!entry?.streams.delete(stream)) return;
+    this.countSubscribers(-1);
+    if (entry.streams.size > 0) return;
+    this.watched.delete(couponId);
+    this.deliverThrottle.forget(couponId);
+    if (!this.stopped) {
+      this.subscriber.unsubscribe(STOCK_CHANNEL_PREFIX + couponId).catch((error: Error) => this.logger.warn({ couponId, err: error.message }, 'stock unsubscribe failed'));
+    }
+  }
+
+  private async publish(couponId: string): Promise<void> {
+    try {
+      const coupon = await this.catalog.find(couponId);
+      if (!coupon) return;
+      const snapshot = await this.reader.snapshot(coupon);
+      await this.publisher.publish(STOCK_CHANNEL_PREFIX + couponId, JSON.stringify(snapshot));
+    } catch (error) {
+      // Retry later so the last change is still delivered once Redis answers again.
+      this.logger.warn({ couponId, err: (error as Error).message }, 'stock update not published; retrying');
+      if (!this.stopped) setTimeout(() => this.changed(couponId), this.options.intervalMs).unref();
+    }
+  }
+
+  private receive(channel: string, message: string): void {
+    if (!channel.startsWith(STOCK_CHANNEL_PREFIX)) return;
+    const couponId = channel.slice(STOCK_CHANNEL_PREFIX.length);
+    const entry = this.watched.get(couponId);
+    if (!entry) return;
+    let snapshot: StockSnapshot;
+    try {
+      snapshot = JSON.parse(message) as StockSnapshot;
+    } catch {
+      this.logger.warn({ couponId }, 'malformed stock message ignored');
+      return;
+    }
+    this.offer(couponId, entry, snapshot);
+  }
+
+  private offer(couponId: string, entry: Watched, snapshot: StockSnapshot): void {
+    if (!isNewerStock(snapshot, entry.pending ?? entry.forwarded)) return;
+    entry.pending = snapshot;
+    this.deliverThrottle.touch(couponId);
+  }
+
+  private deliver(couponId: string): void {
+    const entry = this.watched.get(couponId);
+    if (!entry?.pending) return;
+    const snapshot = entry.pending;
+    entry.pending = undefined;
+    entry.forwarded = snapshot;
+    entry.streams.forEach((position, stream) => {
+      if (!isNewerStock(snapshot, position)) return;
+      entry.streams.set(stream, snapshot);
+      stream.push(snapshot);
+    });
+  }
+
+  private async refresh(couponId: string): Promise<void> {
+    try {
+      const coupon = await this.catalog.find(couponId);
+      const entry = this.watched.get(couponId);
+      if (coupon && entry) this.offer(couponId, entry, await this.reader.snapshot(coupon));
+    } catch (error) {
+      this.logger.warn({ couponId, err: (error as Error).message }, 'stock refresh after reconnect failed');
+    }
+  }
+
+  private countSubscribers(delta: number): void {
+    this.open += delta;
+    this.options.onSubscribersChanged?.(this.open);
+  }
+}

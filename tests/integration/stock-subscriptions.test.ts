@@ -1,0 +1,138 @@
+import { Redis } from 'ioredis';
+import type { RunningService } from '../../src/service';
+import { CLAIM, createCoupon, gql } from '../support/graphql';
+import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
+import { wsClient, watchStock } from '../support/subscriptions';
+
+let stack: Stack;
+let serving: RunningService;
+let watching: RunningService;
+let admin: string;
+let probe: Redis;
+
+beforeAll(async () => {
+  stack = await startStack();
+  [serving, watching] = await Promise.all([startTestService(stack), startTestService(stack)]);
+  admin = await adminToken();
+  probe = new Redis(stack.redis.url);
+});
+
+afterAll(async () => {
+  probe?.disconnect();
+  await Promise.all([serving?.stop(), watching?.stop()]);
+  await stack?.stop();
+});
+
+const claimAs = async (baseUrl: string, user: string, couponId: string) => gql(baseUrl, CLAIM, { couponId }, await userToken(user));
+const stockChannels = async () => (await probe.pubsub('CHANNELS', 'coupon-stock:*')) as string[];
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+test('the first event is the current state, sent at once', async () => {
+  const couponId = await createCoupon(serving.url, admin, { name: 'Now', totalQuantity: 7 });
+  await claimAs(serving.url, 'u1', couponId);
+  const client = wsClient(watching.url);
+  const watcher = watchStock(client, couponId);
+  const first = await watcher.until(() => true, 2000);
+  expect(first).toEqual({ couponId, remaining: 6, totalQuantity: 7, status: 'ACTIVE' });
+  await client.dispose();
+});
+
+test('a subscriber on one instance sees claims served by another, never increasing, ending SOLD_OUT at 0', async () => {
+  const total = 60;
+  const couponId = await createCoupon(serving.url, admin, { name: 'Across', totalQuantity: total });
+  const client = wsClient(watching.url);
+  const watcher = watchStock(client, couponId);
+  await watcher.until((e) => e.remaining === total);
+  const tokens = await Promise.all(Array.from({ length: total + 20 }, (_, i) => userToken(`across-${i}`)));
+  const replies = await Promise.all(tokens.map((token) => gql(serving.url, CLAIM, { couponId }, token)));
+  expect(replies.filter((r) => r.data?.claimCoupon.status === 'ISSUED')).toHaveLength(total);
+  const last = await watcher.until((e) => e.remaining === 0);
+  expect(last.status).toBe('SOLD_OUT');
+  const seen = watcher.events.map((e) => e.remaining);
+  expect([...seen].sort((a, b) => b - a)).toEqual(seen);
+  await client.dispose();
+});
+
+test('a burst of claims is coalesced to at most one update per 100 ms, and the last one arrives', async () => {
+  const total = 400;
+  const couponId = await createCoupon(serving.url, admin, { name: 'Burst', totalQuantity: total });
+  const client = wsClient(watching.url);
+  const watcher = watchStock(client, couponId);
+  await watcher.until((e) => e.remaining === total);
+  const tokens = await Promise.all(Array.from({ length: total }, (_, i) => userToken(`burst-${i}`)));
+  const started = Date.now();
+  for (let i = 0; i < tokens.length; i += 50) {
+    await Promise.all(tokens.slice(i, i + 50).map((token) => gql(serving.url, CLAIM, { couponId }, token)));
+  }
+  await watcher.until((e) => e.remaining === 0);
+  const elapsed = Date.now() - started;
+  const updates = watcher.events.length - 1;
+  // One update per started 100 ms window, plus the trailing one.
+  expect(updates).toBeLessThanOrEqual(Math.ceil(elapsed / 100) + 2);
+  expect(updates).toBeLessThan(total / 4);
+  expect(watcher.events.at(-1)).toMatchObject({ remaining: 0, status: 'SOLD_OUT' });
+  await client.dispose();
+});
+
+test('an unknown coupon gives a clear NOT_FOUND error and ends the subscription', async () => {
+  const client = wsClient(watching.url);
+  const watcher = watchStock(client, '0123456789abcdef01234567');
+  await watcher.completed;
+  expect(JSON.stringify(watcher.errors)).toContain('NOT_FOUND');
+  const malformed = watchStock(client, 'nope');
+  await malformed.completed;
+  expect(JSON.stringify(malformed.errors)).toContain('BAD_USER_INPUT');
+  await client.dispose();
+});
+
+test('an invalid token is refused at connection time; no token is fine', async () => {
+  const couponId = await createCoupon(serving.url, admin, { name: 'Public', totalQuantity: 3 });
+  let closedWith: number | undefined;
+  const refused = wsClient(watching.url, { token: 'junk', onClosed: (code) => (closedWith = code) });
+  const watcher = watchStock(refused, couponId);
+  await watcher.completed;
+  expect(closedWith).toBe(4403);
+  await refused.dispose();
+  const valid = wsClient(watching.url, { token: await userToken('viewer') });
+  await watchStock(valid, couponId).until((e) => e.remaining === 3);
+  await valid.dispose();
+});
+
+test('subscribers that leave release the Redis subscription; a reconnecting client gets the current state', async () => {
+  const couponId = await createCoupon(serving.url, admin, { name: 'Leave', totalQuantity: 10 });
+  const clients = Array.from({ length: 5 }, () => wsClient(watching.url));
+  const watchers = clients.map((client) => watchStock(client, couponId));
+  await Promise.all(watchers.map((w) => w.until((e) => e.remaining === 10)));
+  expect(watching.services.stockFeed.subscribedCoupons()).toContain(couponId);
+  expect(await stockChannels()).toContain(`coupon-stock:${couponId}`);
+  await Promise.all(clients.map((client) => client.dispose()));
+  await eventually(async () => !watching.services.stockFeed.subscribedCoupons().includes(couponId));
+  await eventually(async () => !(await stockChannels()).includes(`coupon-stock:${couponId}`));
+  expect((await watching.metrics.subscriptions.get()).values[0]!.value).toBe(0);
+
+  await claimAs(serving.url, 'while-away', couponId);
+  const again = wsClient(watching.url);
+  const first = await watchStock(again, couponId).until(() => true);
+  expect(first.remaining).toBe(9);
+  await again.dispose();
+});
+
+test('server shutdown completes open subscriptions cleanly', async () => {
+  const extra = await startTestService(stack);
+  const couponId = await createCoupon(serving.url, admin, { name: 'Shutdown', totalQuantity: 5 });
+  const client = wsClient(extra.url);
+  const watcher = watchStock(client, couponId);
+  await watcher.until((e) => e.remaining === 5);
+  await extra.stop();
+  await watcher.completed;
+  // A `complete` from the server, not a dropped socket.
+  expect(watcher.errors).toEqual([]);
+  await client.dispose();
+});
