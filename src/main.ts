@@ -53,7 +53,11 @@ async function main(): Promise<void> {
   logger.info({ graphql: `${base}/graphql`, playground: config.playgroundEnabled }, 'coupon service ready');
   if (!config.jwtSecret) await printDevTokens(jwtSecret, base);
 
+  let shuttingDown = false;
   const shutdown = async (signal: string) => {
+    // A repeated signal (a supervisor, or tsx relaying it) must not cut the graceful stop short.
+    if (shuttingDown) return;
+    shuttingDown = true;
     logger.info({ signal }, 'shutting down: finishing in-flight claims');
     const forced = setTimeout(() => {
       logger.error('shutdown took longer than 10 s; exiting');
@@ -65,8 +69,8 @@ async function main(): Promise<void> {
     logger.info('stopped');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 async function printDevTokens(secret: string, base: string): Promise<void> {

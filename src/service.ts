@@ -123,17 +123,6 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
 
   const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
   const httpServer = http.createServer();
-  const subscriptions = attachSubscriptions({
-    httpServer,
-    schema,
-    services,
-    logger,
-    path: '/graphql',
-    maxSubscriptionsPerConnection: 20,
-    keepAliveMs: 12_000,
-    connectionInitTimeoutMs: 3_000,
-    maxPayloadBytes: MAX_BODY_BYTES,
-  });
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: settings.introspectionEnabled,
@@ -193,6 +182,18 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     redis.disconnect();
     await mongo.close();
     throw new Error(error.code === 'EADDRINUSE' ? `PORT: port ${settings.port} is already in use` : `PORT: cannot listen (${error.message})`);
+  });
+  // Attached once listening, so a taken port is reported once, as a configuration error.
+  const subscriptions = attachSubscriptions({
+    httpServer,
+    schema,
+    services,
+    logger,
+    path: '/graphql',
+    maxSubscriptionsPerConnection: 20,
+    keepAliveMs: 12_000,
+    connectionInitTimeoutMs: 3_000,
+    maxPayloadBytes: MAX_BODY_BYTES,
   });
   reconciler.start();
   const port = (httpServer.address() as AddressInfo).port;

@@ -95,8 +95,8 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
       }
       // graphql-ws sends `complete` right after onComplete returns: let those frames go out first.
       await new Promise((resolve) => setImmediate(resolve));
+      // Closes every socket (1001) and the WebSocket server itself.
       await cleanup.dispose();
-      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
     },
   };
 }
