@@ -218,7 +218,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
 function listen(server: http.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // A drop opens thousands of connections in the same second: a deep accept queue keeps them.
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,6 +1,7 @@
 /**
  * Identity: HS256 JWTs verified with jose. The user is the token's `sub`, never an argument.
  */
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { unauthenticated } from '../errors';
 
@@ -12,10 +13,11 @@ export interface Viewer {
 const SUB_MAX = 128;
 
 export class Authenticator {
-  private readonly key: Uint8Array;
+  /** Imported once: handing jose raw bytes would re-import the key on every verification. */
+  private readonly key: KeyObject;
 
   constructor(secret: string) {
-    this.key = new TextEncoder().encode(secret);
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
   /**
