@@ -1,0 +1,44 @@
+import { SignJWT } from 'jose';
+import { Authenticator } from '../../src/services/auth';
+
+const secret = 'unit-test-secret-0123456789abcdefghij';
+const auth = new Authenticator(secret);
+const key = new TextEncoder().encode(secret);
+const codeOf = async (header: string) => {
+  try {
+    await auth.viewerFrom(header);
+  } catch (error) {
+    return (error as { extensions?: { code?: string } }).extensions?.code;
+  }
+  return 'accepted';
+};
+
+describe('identity from a bearer token', () => {
+  test('the user is the token’s sub; role admin marks an operator', async () => {
+    expect(await auth.viewerFrom(`Bearer ${await auth.issue('alice')}`)).toEqual({ id: 'alice', admin: false });
+    expect(await auth.viewerFrom(`Bearer ${await auth.issue('op', { admin: true })}`)).toEqual({ id: 'op', admin: true });
+  });
+
+  test('no credentials is anonymous, not an error', async () => {
+    expect(await auth.viewerFrom(undefined)).toBeUndefined();
+    expect(await auth.viewerFrom('')).toBeUndefined();
+  });
+
+  test('expired, foreign, unsigned and malformed tokens are UNAUTHENTICATED', async () => {
+    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('a').setExpirationTime(Math.floor(Date.now() / 1000) - 1).sign(key);
+    const foreign = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('a').sign(new TextEncoder().encode('x'.repeat(40)));
+    const [header, payload] = (await auth.issue('a')).split('.');
+    const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
+    for (const token of [expired, foreign, unsigned, `${header}.${payload}.`, 'junk']) {
+      expect(await codeOf(`Bearer ${token}`)).toBe('UNAUTHENTICATED');
+    }
+    expect(await codeOf('Basic abc')).toBe('UNAUTHENTICATED');
+  });
+
+  test('sub must be 1 to 128 characters', async () => {
+    const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).sign(key);
+    expect(await codeOf(`Bearer ${await token('x'.repeat(128))}`)).toBe('accepted');
+    expect(await codeOf(`Bearer ${await token('x'.repeat(129))}`)).toBe('UNAUTHENTICATED');
+    expect(await codeOf(`Bearer ${await token('')}`)).toBe('UNAUTHENTICATED');
+  });
+});

@@ -1,0 +1,51 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+const message = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a configuration error');
+};
+
+describe('configuration', () => {
+  test('an empty environment gives development defaults with embedded dependencies', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ env: 'development', port: 4000, playgroundEnabled: true, introspectionEnabled: true });
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.mongoUri).toBeUndefined();
+    expect(config.jwtSecret).toBeUndefined();
+  });
+
+  test('production refuses to start without each real dependency, naming the variable', () => {
+    expect(message({ NODE_ENV: 'production' })).toBe('configuration error: REDIS_URL must be set when NODE_ENV=production');
+    expect(message({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379' })).toMatch(/^configuration error: MONGODB_URI/);
+    expect(message({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db' })).toMatch(/^configuration error: JWT_SECRET/);
+  });
+
+  test('production turns the playground and introspection off unless enabled', () => {
+    const env = { NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db', JWT_SECRET: 's'.repeat(32) };
+    expect(loadConfig(env)).toMatchObject({ playgroundEnabled: false, introspectionEnabled: false });
+    expect(loadConfig({ ...env, PLAYGROUND_ENABLED: 'true' }).playgroundEnabled).toBe(true);
+  });
+
+  test.each([
+    [{ REDIS_URL: 'http://x' }, /REDIS_URL/],
+    [{ MONGODB_URI: 'mysql://x/db' }, /MONGODB_URI/],
+    [{ MONGODB_URI: 'mongodb://host:27017' }, /MONGODB_URI must name the database/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ PORT: 'abc' }, /PORT/],
+    [{ JWT_SECRET: 'short' }, /JWT_SECRET must be at least 32 characters/],
+    [{ CLAIM_RATE_PER_USER: '-1' }, /CLAIM_RATE_PER_USER/],
+  ])('%j is refused with one line naming the variable', (env, expected) => {
+    const text = message(env);
+    expect(text).toMatch(expected);
+    expect(text).not.toContain('\n');
+  });
+
+  test('empty strings count as unset', () => {
+    expect(loadConfig({ REDIS_URL: '', PORT: '' })).toMatchObject({ redisUrl: undefined, port: 4000 });
+  });
+});
