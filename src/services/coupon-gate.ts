@@ -128,9 +128,12 @@ export class CouponGate {
       if ((await this.redis.exists(keys.meta)) === 1) return;
       const { highest, free, winners } = await this.copyWinners(coupon);
       const loaded = await this.redis.couponLoad(...loadArgs(keys, coupon, highest, free));
-      if (loaded === 1) {
+      if (loaded === 1 && winners > 0) {
+        // Winners existed, so Redis had lost this state (restart, flush): worth an operator's eye.
         this.logger.warn({ couponId: coupon.id, winners, highestSequence: highest, handedBack: free.length }, 'coupon state rebuilt in redis from mongodb');
         this.onRebuilt(coupon.id);
+      } else if (loaded === 1) {
+        this.logger.debug({ couponId: coupon.id }, 'coupon state loaded into redis');
       }
     } finally {
       await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lockKey, token);

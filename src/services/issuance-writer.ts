@@ -3,9 +3,9 @@
  * write opens a window of a few milliseconds, everything that arrives in it goes out as one
  * ordered bulkWrite, and every waiting claim is answered when that batch is acknowledged.
  *
- * Each write is an upsert keyed on (couponId, userId) that only sets fields on insert, so
- * writing the same issuance twice (a retry, a sweeper racing a claim) is harmless, and the
- * unique indexes turn any disagreement with Redis into an outcome instead of a second copy.
+ * Each write is a plain insert of an issuance whose id was chosen before the claim: the unique
+ * indexes on (couponId, userId) and (couponId, sequence) turn a repeated write (a retry, the
+ * reconciler racing a claim) or a disagreement with Redis into an outcome, never a second copy.
  */
 import { Types } from 'mongoose';
 import { DependencyError } from '../errors';
@@ -59,7 +59,7 @@ export class IssuanceWriter {
     private readonly models: Models,
     private readonly options: IssuanceWriterOptions,
   ) {
-    this.maxConcurrent = options.maxConcurrentBatches ?? 4;
+    this.maxConcurrent = options.maxConcurrentBatches ?? 2;
     this.maxQueued = options.maxQueued ?? 20_000;
   }
 
@@ -120,60 +120,53 @@ export class IssuanceWriter {
   }
 
   private async writeBatch(records: IssuanceRecord[]): Promise<WriteOutcome[]> {
-    let upserted: Set<number>;
     try {
-      const result = await this.models.Issuance.bulkWrite(records.map(upsertOf), { ordered: true });
-      upserted = new Set(Object.keys(result.upsertedIds).map(Number));
+      await this.models.Issuance.bulkWrite(records.map(insertOf), { ordered: true });
+      return records.map(() => ({ kind: 'written' }));
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
-      // Someone in the batch disagrees with MongoDB: settle each write on its own.
+      // Someone in the batch is already stored or disagrees with MongoDB: settle each write on
+      // its own. Writes of the batch that did land are recognised by their id.
       return Promise.all(records.map((record) => this.writeOne(record)));
     }
-    const matched = records.filter((_, i) => !upserted.has(i));
-    const stored = matched.length ? await this.storedFor(matched) : new Map<string, IssuanceRecord>();
-    return records.map((record, i) => (upserted.has(i) ? { kind: 'written' } : compare(record, stored.get(storageKey(record)))));
   }
 
   private async writeOne(record: IssuanceRecord): Promise<WriteOutcome> {
     try {
-      const result = await this.models.Issuance.bulkWrite([upsertOf(record)], { ordered: true });
-      if (result.upsertedCount === 1) return { kind: 'written' };
-      const stored = await this.storedFor([record]);
-      return compare(record, stored.get(storageKey(record)));
+      await this.models.Issuance.bulkWrite([insertOf(record)], { ordered: true });
+      return { kind: 'written' };
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
-      const holder = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(record.couponId), sequence: record.sequence }).lean();
-      if (holder && holder.userId !== record.userId) return { kind: 'sequence-taken', holder: toIssuanceRecord(holder) };
-      // A concurrent upsert of the same user won the race: read what it stored.
-      const stored = await this.storedFor([record]);
-      return compare(record, stored.get(storageKey(record)));
     }
-  }
-
-  private async storedFor(records: IssuanceRecord[]): Promise<Map<string, IssuanceRecord>> {
-    const docs = await this.models.Issuance.find({
-      $or: records.map((r) => ({ couponId: new Types.ObjectId(r.couponId), userId: r.userId })),
-    }).lean();
-    return new Map(docs.map((doc) => [storageKey(toIssuanceRecord(doc)), toIssuanceRecord(doc)]));
+    const couponId = new Types.ObjectId(record.couponId);
+    const stored = await this.models.Issuance.findOne({ couponId, userId: record.userId }).lean();
+    if (stored) {
+      const existing = toIssuanceRecord(stored);
+      return existing.id === record.id ? { kind: 'written' } : { kind: 'user-holds', stored: existing };
+    }
+    const holder = await this.models.Issuance.findOne({ couponId, sequence: record.sequence }).lean();
+    if (holder) return { kind: 'sequence-taken', holder: toIssuanceRecord(holder) };
+    throw new Error(`issuance ${record.id} refused as a duplicate but nothing conflicting is stored`);
   }
 }
 
-function upsertOf(record: IssuanceRecord) {
+/**
+ * A plain insert: the unique indexes reject any second copy, and a retry of the same issuance
+ * is recognised by its id. (Upserts would say the same, but cost a lookup per write.)
+ */
+function insertOf(record: IssuanceRecord) {
   return {
-    updateOne: {
-      filter: { couponId: new Types.ObjectId(record.couponId), userId: record.userId },
-      update: { $setOnInsert: { _id: new Types.ObjectId(record.id), sequence: record.sequence, issuedAt: record.issuedAt } },
-      upsert: true,
+    insertOne: {
+      document: {
+        _id: new Types.ObjectId(record.id),
+        couponId: new Types.ObjectId(record.couponId),
+        userId: record.userId,
+        sequence: record.sequence,
+        issuedAt: record.issuedAt,
+      },
     },
   };
 }
-
-function compare(record: IssuanceRecord, stored: IssuanceRecord | undefined): WriteOutcome {
-  if (!stored) throw new Error(`issuance ${record.id} neither written nor found`);
-  return stored.id === record.id ? { kind: 'written' } : { kind: 'user-holds', stored };
-}
-
-const storageKey = (r: Pick<IssuanceRecord, 'couponId' | 'userId'>) => `${r.couponId}\u0000${r.userId}`;
 
 export function isDuplicateKey(error: unknown): boolean {
   const e = error as { code?: number; writeErrors?: Array<{ code?: number }> } | null;

@@ -3,7 +3,7 @@ import type { Models } from '../../src/mongo/models';
 import type { IssuanceRecord } from '../../src/services/coupon-model';
 import { IssuanceWriter } from '../../src/services/issuance-writer';
 
-/** In-memory stand-in for the issuances collection: enough of bulkWrite/find to exercise batching. */
+/** In-memory stand-in for the issuances collection with MongoDB's ordered-insert and unique-index behaviour. */
 class FakeIssuances {
   docs: Array<{ _id: Types.ObjectId; couponId: Types.ObjectId; userId: string; sequence: number; issuedAt: Date }> = [];
   batches: number[] = [];
@@ -15,27 +15,21 @@ class FakeIssuances {
       this.failNext = false;
       throw new Error('connection reset');
     }
-    const upsertedIds: Record<number, Types.ObjectId> = {};
-    ops.forEach(({ updateOne: { filter, update } }, index) => {
-      const existing = this.docs.find((d) => d.couponId.equals(filter.couponId) && d.userId === filter.userId);
-      if (existing) return;
-      const { _id, sequence, issuedAt } = update.$setOnInsert;
-      if (this.docs.some((d) => d.couponId.equals(filter.couponId) && d.sequence === sequence)) {
-        throw Object.assign(new Error('E11000 duplicate key'), { code: 11000 });
-      }
-      this.docs.push({ _id, couponId: filter.couponId, userId: filter.userId, sequence, issuedAt });
-      upsertedIds[index] = _id;
-    });
-    return { upsertedIds, upsertedCount: Object.keys(upsertedIds).length };
+    for (const { insertOne: { document } } of ops) {
+      const clash = this.docs.some(
+        (d) => d._id.equals(document._id) || (d.couponId.equals(document.couponId) && (d.userId === document.userId || d.sequence === document.sequence)),
+      );
+      if (clash) throw Object.assign(new Error('E11000 duplicate key'), { code: 11000 });
+      this.docs.push(document);
+    }
+    return { insertedCount: ops.length };
   }
 
-  find(query: { $or: Array<{ couponId: Types.ObjectId; userId: string }> }) {
-    const found = this.docs.filter((d) => query.$or.some((q) => q.couponId.equals(d.couponId) && q.userId === d.userId));
-    return { lean: async () => found };
-  }
-
-  findOne(query: { couponId: Types.ObjectId; sequence: number }) {
-    return { lean: async () => this.docs.find((d) => d.couponId.equals(query.couponId) && d.sequence === query.sequence) ?? null };
+  findOne(query: { couponId: Types.ObjectId; userId?: string; sequence?: number }) {
+    const found = this.docs.find(
+      (d) => d.couponId.equals(query.couponId) && (query.userId === undefined || d.userId === query.userId) && (query.sequence === undefined || d.sequence === query.sequence),
+    );
+    return { lean: async () => found ?? null };
   }
 }
 

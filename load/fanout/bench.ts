@@ -1,0 +1,189 @@
+/**
+ * Fan-out benchmark for live stock (issue: subscriptions). Starts fresh embedded Redis and
+ * MongoDB and the service as a separate process, connects N graphql-ws subscribers to one
+ * instance, runs a drop through HTTP claims, and reports:
+ *   - delay from a claim's answer to the subscribers' update showing that stock (p50/p99);
+ *     coalescing means most claims have no update of their own: the delay is measured for
+ *     the stock values that were delivered,
+ *   - service memory per open subscription (RSS growth / N),
+ *   - service CPU during the drop.
+ * Usage: npm run bench:fanout -- [subscribers=1000,10000] [stock=500]
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createClient, type Client } from 'graphql-ws';
+import { Worker } from 'node:worker_threads';
+import WebSocket from 'ws';
+import { freePort, startMongoServer, startRedisServer } from '../../src/infra/embedded';
+import { Authenticator } from '../../src/services/auth';
+
+const SECRET = 'fanout-bench-secret-0123456789abcdef';
+const auth = new Authenticator(SECRET);
+const root = path.join(__dirname, '..', '..');
+const agent = new http.Agent({ keepAlive: true });
+
+function post(url: string, query: string, variables: object, token: string): Promise<any> {
+  const body = JSON.stringify({ query, variables });
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/graphql`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const procStat = (pid: number) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { cpuTicks: Number(fields[11]) + Number(fields[12]) };
+};
+const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+/** Sends the claims 50 at a time from a worker thread; returns, per remaining value, when its ISSUED answer arrived (epoch ms). */
+function claimInWorker(url: string, couponId: string, tokens: string[]): Promise<Map<number, number>> {
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: true });
+    const { url, couponId, tokens } = workerData;
+    const query = 'mutation($c: ID!) { claimCoupon(couponId: $c) { status remaining } }';
+    const post = (token) => new Promise((resolve, reject) => {
+      const body = JSON.stringify({ query, variables: { c: couponId } });
+      const req = http.request(url + '/graphql', { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: 'Bearer ' + token } }, (res) => {
+        const chunks = []; res.on('data', (c) => chunks.push(c)); res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+      });
+      req.on('error', reject); req.end(body);
+    });
+    const answered = [];
+    let next = 0;
+    Promise.all(Array.from({ length: 50 }, async () => {
+      while (next < tokens.length) {
+        const reply = await post(tokens[next++]);
+        const claim = reply.data && reply.data.claimCoupon;
+        if (claim && claim.status === 'ISSUED') answered.push([claim.remaining, performance.timeOrigin + performance.now()]);
+      }
+    })).then(() => { agent.destroy(); parentPort.postMessage(answered); });
+  `;
+  const worker = new Worker(source, { eval: true, workerData: { url, couponId, tokens } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (answered: Array<[number, number]>) => resolve(new Map(answered)));
+    worker.once('error', reject);
+  });
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const TICKS_PER_SECOND = 100;
+
+async function run(subscribers: number, stock: number): Promise<void> {
+  const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'fanout' })]);
+  const port = await freePort();
+  const service = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, REDIS_URL: redis.url, MONGODB_URI: mongo.url, JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: '0' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const clients: Client[] = [];
+  try {
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false);
+      if (ok) break;
+      if (i > 200) throw new Error('service did not become healthy');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const admin = await auth.issue('bench-admin', { admin: true });
+    const created = await post(url, 'mutation($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', { i: { name: 'Fan-out', totalQuantity: stock } }, admin);
+    const couponId: string = created.data.createCoupon.id;
+    const rssBefore = rssBytes(service.pid!);
+
+    // Receive times per remaining value, per subscriber.
+    const received: Array<Map<number, number>> = [];
+    let finished = 0;
+    let allDone!: () => void;
+    const done = new Promise<void>((r) => (allDone = r));
+    let ready = 0;
+    let allReady!: () => void;
+    const readyP = new Promise<void>((r) => (allReady = r));
+    for (let i = 0; i < subscribers; i++) {
+      const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+      clients.push(client);
+      const seen = new Map<number, number>();
+      received.push(seen);
+      let first = true;
+      client.subscribe<{ stockChanged: { remaining: number } }>(
+        { query: 'subscription($c: ID!) { stockChanged(couponId: $c) { remaining status } }', variables: { c: couponId } },
+        {
+          next: ({ data, errors }) => {
+            if (!data) throw new Error(`subscription failed: ${JSON.stringify(errors)}`);
+            const remaining = data!.stockChanged.remaining;
+            if (!seen.has(remaining)) seen.set(remaining, performance.now());
+            if (first && ++ready === subscribers) allReady();
+            first = false;
+            if (remaining === 0 && ++finished === subscribers) allDone();
+          },
+          error: (e) => console.error('subscription error', e),
+          complete: () => {},
+        },
+      );
+      // Pace connection set-up so the accept queue is not the thing being measured.
+      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 20));
+    }
+    await readyP;
+    await new Promise((r) => setTimeout(r, 500));
+    const rssConnected = rssBytes(service.pid!);
+
+    const tokens = await Promise.all(Array.from({ length: stock }, (_, i) => auth.issue(`fan-${i}`)));
+    const cpuBefore = procStat(service.pid!).cpuTicks;
+    const dropStarted = performance.now();
+    // Claims run on their own thread, so busy subscribers here do not delay the claim answers.
+    const answeredAt = await claimInWorker(url, couponId, tokens);
+    const claimsMs = performance.now() - dropStarted;
+    const timeout = setTimeout(() => allDone(), 15_000);
+    await done;
+    clearTimeout(timeout);
+    const cpuSeconds = (procStat(service.pid!).cpuTicks - cpuBefore) / TICKS_PER_SECOND;
+    const dropMs = performance.now() - dropStarted;
+
+    const delays: number[] = [];
+    let events = 0;
+    for (const seen of received) {
+      for (let [remaining, at] of seen) {
+        events += 1;
+        const answered = answeredAt.get(remaining);
+        at = performance.timeOrigin + at;
+        if (answered !== undefined && remaining < stock) delays.push(Math.max(0, at - answered));
+      }
+    }
+    delays.sort((a, b) => a - b);
+    console.log(
+      [
+        `subscribers ${subscribers}, stock ${stock}: all ${finished}/${subscribers} saw SOLD_OUT`,
+        `  claims answered in ${claimsMs.toFixed(0)} ms; last subscriber saw 0 after ${dropMs.toFixed(0)} ms`,
+        `  events delivered ${events} (${(events / subscribers).toFixed(1)} per subscriber for ${stock} claims)`,
+        `  claim answer -> update delay: p50 ${pct(delays, 50).toFixed(1)} ms, p99 ${pct(delays, 99).toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,
+        `  service RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssConnected / 2 ** 20).toFixed(0)} MiB connected: ${((rssConnected - rssBefore) / subscribers / 1024).toFixed(1)} KiB per subscription`,
+        `  service CPU during the drop: ${cpuSeconds.toFixed(2)} s over ${(dropMs / 1000).toFixed(2)} s wall (${((cpuSeconds * 1000 * 100) / dropMs).toFixed(0)}% of one core)`,
+      ].join('\n'),
+    );
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+    service.kill('SIGTERM');
+    await new Promise((r) => service.once('exit', r));
+    await Promise.all([redis.stop(), mongo.stop()]);
+    agent.destroy();
+  }
+}
+
+async function main() {
+  const counts = (process.argv[2] ?? '1000,10000').split(',').map(Number);
+  const stock = Number(process.argv[3] ?? 500);
+  for (const subscribers of counts) await run(subscribers, stock);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
