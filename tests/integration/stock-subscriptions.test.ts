@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import type { RunningService } from '../../src/service';
 import { CLAIM, createCoupon, gql } from '../support/graphql';
 import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
@@ -135,4 +136,21 @@ test('server shutdown completes open subscriptions cleanly', async () => {
   // A `complete` from the server, not a dropped socket.
   expect(watcher.errors).toEqual([]);
   await client.dispose();
+});
+
+test('one connection may hold at most 20 subscriptions; the 21st is refused with a clear error', async () => {
+  const couponId = await createCoupon(serving.url, admin, { name: 'Many', totalQuantity: 3 });
+  const client = wsClient(watching.url);
+  const watchers = Array.from({ length: 20 }, () => watchStock(client, couponId));
+  await Promise.all(watchers.map((w) => w.until(() => true)));
+  const refused = watchStock(client, couponId);
+  await refused.completed;
+  expect(JSON.stringify(refused.errors)).toContain('at most 20 subscriptions per connection');
+  await client.dispose();
+});
+
+test('a socket that never sends connection_init is closed after 3 s (4408)', async () => {
+  const socket = new WebSocket(`${watching.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+  const code = await new Promise<number>((resolve) => socket.on('close', (closeCode) => resolve(closeCode)));
+  expect(code).toBe(4408);
 });
