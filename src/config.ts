@@ -29,15 +29,30 @@ const envSchema = z.object({
   REDIS_URL: urlWithProtocols('REDIS_URL', ['redis:', 'rediss:']).optional(),
   MONGODB_URI: urlWithProtocols('MONGODB_URI', ['mongodb:', 'mongodb+srv:']).optional(),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
-  CLAIM_RATE_PER_USER: nonNegativeInt.default(5),
+  // Claims per second; 0 turns a limit off. Per user: fast clicking reaches 6-8 per second,
+  // so 10 is one a person cannot exceed by hand while a script hammering at 50 is held to it.
+  CLAIM_RATE_PER_USER: nonNegativeInt.default(10),
+  // Per address (IPv6: per /56): 300 in one second is 300 people behind one office NAT clicking
+  // in the same second, which an office does not do; carrier-grade NATs may need more.
   CLAIM_RATE_PER_IP: nonNegativeInt.default(300),
   PLAYGROUND_ENABLED: z.enum(['true', 'false']).optional(),
   INTROSPECTION_ENABLED: z.enum(['true', 'false']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3000).default(2500),
+  // 2000 leaves the contract's 3 s a full second for what no timer covers: accepting the
+  // connection, admission, event-loop lag when hundreds of claims time out together.
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3000).default(2000),
   GROUP_COMMIT_WINDOW_MS: z.coerce.number().int().min(0).max(100).default(3),
   GROUP_COMMIT_MAX_BATCH: z.coerce.number().int().min(1).max(10000).default(500),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
+  // GraphQL requests processed at once (0 = no limit); the rest queue for at most
+  // MAX_QUEUE_WAIT_MS, then hear SERVICE_UNAVAILABLE, so a burst beyond capacity is answered in time.
+  MAX_CONCURRENT_REQUESTS: nonNegativeInt.default(128),
+  MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).max(2500).default(1000),
+  MAX_QUEUED_REQUESTS: nonNegativeInt.default(256),
+  // Event-loop lag (ms) from which a share of new GraphQL requests is refused; 0 = off.
+  MAX_EVENT_LOOP_LAG_MS: nonNegativeInt.default(200),
+  // 'db-lock' serves claims from MongoDB alone, as before the Redis gate: for load comparison only.
+  CLAIM_STRATEGY: z.enum(['redis', 'db-lock']).default('redis'),
 });
 
 export interface Config {
@@ -60,6 +75,16 @@ export interface Config {
   groupCommitWindowMs: number;
   groupCommitMaxBatch: number;
   reconcileIntervalMs: number;
+  /** GraphQL requests processed at once; 0 turns admission off. */
+  maxConcurrentRequests: number;
+  /** Longest a GraphQL request waits for admission before SERVICE_UNAVAILABLE. */
+  maxQueueWaitMs: number;
+  /** GraphQL requests allowed to wait for admission; beyond it they are refused at once. */
+  maxQueuedRequests: number;
+  /** Event-loop lag from which new GraphQL requests are refused (a share, rising with the lag); 0 turns it off. */
+  maxEventLoopLagMs: number;
+  /** Where a claim is decided: the Redis gate, or (load comparison only, never in service) a MongoDB lock. */
+  claimStrategy: 'redis' | 'db-lock';
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -79,6 +104,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!e[variable]) {
         throw new ConfigError(`configuration error: ${variable} must be set when NODE_ENV=production`);
       }
+    }
+    if (e.CLAIM_STRATEGY === 'db-lock') {
+      throw new ConfigError('configuration error: CLAIM_STRATEGY=db-lock is for load comparison only and not allowed when NODE_ENV=production');
     }
   }
   if (e.MONGODB_URI && !mongoDatabaseName(e.MONGODB_URI)) {
@@ -100,6 +128,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     groupCommitWindowMs: e.GROUP_COMMIT_WINDOW_MS,
     groupCommitMaxBatch: e.GROUP_COMMIT_MAX_BATCH,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
+    maxQueueWaitMs: e.MAX_QUEUE_WAIT_MS,
+    maxQueuedRequests: e.MAX_QUEUED_REQUESTS,
+    maxEventLoopLagMs: e.MAX_EVENT_LOOP_LAG_MS,
+    claimStrategy: e.CLAIM_STRATEGY,
   };
 }
 

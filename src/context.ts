@@ -6,15 +6,23 @@
 import type { GraphQLError } from 'graphql';
 import { forbidden, unauthenticated } from './errors';
 import type { Authenticator, Viewer } from './services/auth';
-import type { ClaimService } from './services/claim-service';
+import type { ClaimOutcome } from './services/claim-service';
 import type { CouponCatalog } from './services/coupon-catalog';
 import type { CouponReader } from './services/coupon-reader';
 import type { StockFeed } from './services/stock-feed';
 
+/**
+ * What claimCoupon needs, whichever strategy decides it: ClaimService (the Redis gate) or
+ * DbLockClaims (MongoDB alone, CLAIM_STRATEGY=db-lock, for load comparison only).
+ */
+export interface ClaimPort {
+  claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome>;
+}
+
 export interface Services {
   authenticator: Authenticator;
   catalog: CouponCatalog;
-  claims: ClaimService;
+  claims: ClaimPort;
   reader: CouponReader;
   stockFeed: StockFeed;
 }

@@ -51,6 +51,12 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    shed: new Counter({
+      name: 'coupon_requests_shed_total',
+      help: 'GraphQL requests refused with SERVICE_UNAVAILABLE by admission control, by reason (queue_full, waited_too_long)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     subscriptions: new Gauge({
       name: 'coupon_stock_subscriptions',
       help: 'Open stockChanged subscriptions on this instance',

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { finished } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -16,7 +17,7 @@ import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { buildContext, type GraphQLContext, type Services } from './context';
-import { failedDependency, toClientError } from './errors';
+import { failedDependency, serviceUnavailable, toClientError } from './errors';
 import { createGraphQLHandler, sendJson } from './http/graphql-handler';
 import { checkHealth } from './http/health';
 import { createMetrics, type Metrics } from './metrics';
@@ -26,15 +27,20 @@ import { createPlaygroundHandler } from './playground';
 import { assertNoEviction, createRedisClient } from './redis/client';
 import { resolvers } from './resolvers';
 import { typeDefs } from './schema';
+import { Admission, LoopLag } from './services/admission';
 import { Authenticator } from './services/auth';
-import { ClaimService } from './services/claim-service';
+import { ClaimService, type ClaimServiceOptions } from './services/claim-service';
 import { CouponCatalog } from './services/coupon-catalog';
 import { CouponGate } from './services/coupon-gate';
 import { CouponReader } from './services/coupon-reader';
+import { DbLockClaims, DbLockStock } from './services/db-lock-claims';
 import { IssuanceWriter } from './services/issuance-writer';
 import { Reconciler } from './services/reconciler';
 import { StockFeed } from './services/stock-feed';
+import { ClaimRateLimiter } from './services/rate-limiter';
+import { requestLimits } from './http/request-limits';
 import { attachSubscriptions } from './http/subscriptions';
+import { requestLoggingPlugin } from './http/request-logging';
 
 export type ServiceSettings = Config & { redisUrl: string; mongoUri: string; jwtSecret: string };
 
@@ -55,7 +61,9 @@ const MAX_BODY_BYTES = 64 * 1024;
 /** The contract's coalescing interval for stock updates. */
 const STOCK_UPDATE_INTERVAL_MS = 100;
 /** Last-resort answer time for any GraphQL request, inside the contract's 3 s. */
-const REQUEST_DEADLINE_MS = 2800;
+const REQUEST_DEADLINE_MS = 2500;
+/** Longest a claim waits for the rate limiter's Redis before it counts in memory (it fails open). */
+const RATE_LIMIT_TIMEOUT_MS = 250;
 
 export async function startService(settings: ServiceSettings, logger: Logger): Promise<RunningService> {
   const redis = createRedisClient(settings.redisUrl, { name: 'coupon-commands', logger });
@@ -91,31 +99,43 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       if (failed) metrics.dependencyErrors.inc({ dependency: 'mongodb' });
     },
   });
-  const reader = new CouponReader(catalog, gate, models);
+  // CLAIM_STRATEGY=db-lock (load comparison only): claims and stock from a MongoDB counter, not Redis.
+  const dbLockStock = settings.claimStrategy === 'db-lock' ? new DbLockStock(models) : undefined;
+  const reader = new CouponReader(catalog, dbLockStock ?? gate, models);
   // Pub/sub needs connections of its own: a subscribed ioredis client can run nothing else.
   const publisher = createRedisClient(settings.redisUrl, { name: 'coupon-stock-publisher', logger });
   const subscriber = createRedisClient(settings.redisUrl, { name: 'coupon-stock-subscriber', logger });
-  await Promise.all([publisher.connect(), subscriber.connect()]);
+  // The limiter's own connection, so its short command timeout applies to its counts alone.
+  const limiterRedis = createRedisClient(settings.redisUrl, { name: 'coupon-rate-limiter', logger, commandTimeoutMs: RATE_LIMIT_TIMEOUT_MS });
+  await Promise.all([publisher.connect(), subscriber.connect(), limiterRedis.connect()]);
   const stockFeed = new StockFeed(publisher, subscriber, catalog, reader, logger, {
     intervalMs: STOCK_UPDATE_INTERVAL_MS,
     onSubscribersChanged: (open) => metrics.subscriptions.set(open),
   });
-  const claims = new ClaimService(catalog, gate, writer, logger, {
+  const rateLimiter = new ClaimRateLimiter(limiterRedis, {
+    perUser: settings.claimRatePerUser,
+    perIp: settings.claimRatePerIp,
+    onFallback: () => metrics.dependencyErrors.inc({ dependency: 'redis' }),
+  });
+  const claimOptions: ClaimServiceOptions = {
     deadlineMs: settings.requestTimeoutMs,
+    rateLimiter,
     onStockChanged: (couponId) => stockFeed.changed(couponId),
     onClaim: (outcome, seconds) => {
       metrics.claims.inc({ outcome });
       metrics.claimSeconds.observe(seconds);
     },
-  });
+  };
+  const claims = new ClaimService(catalog, gate, writer, logger, claimOptions);
+  const dbLockClaims = dbLockStock && new DbLockClaims(catalog, models, dbLockStock, logger, claimOptions);
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,
-    claims,
+    claims: dbLockClaims ?? claims,
     reader,
     stockFeed,
   };
-  const reconciler = new Reconciler(catalog, gate, claims, logger, {
+  const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
     intervalMs: settings.reconcileIntervalMs,
     pendingGraceMs: Math.max(settings.requestTimeoutMs * 2, 3000),
     onRepair: (kind, count) => metrics.repairs.inc({ kind }, count),
@@ -123,14 +143,18 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
 
   const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
   const httpServer = http.createServer();
+  const limits = requestLimits({ hideSchema: !settings.introspectionEnabled });
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: settings.introspectionEnabled,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
+    ...limits,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
+      requestLoggingPlugin(logger),
+      ...limits.plugins,
     ],
     formatError: (formatted, error) => {
       const original = unwrapResolverError(error);
@@ -138,8 +162,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       if (dependency) metrics.dependencyErrors.inc({ dependency });
       const code = formatted.extensions?.code;
       if (code && code !== 'INTERNAL_SERVER_ERROR') return formatted;
+      // Logged with its request id by requestLoggingPlugin; the client sees only the code.
       const mapped = toClientError(original);
-      logger.error({ err: original instanceof Error ? { name: original.name, message: original.message, stack: original.stack } : original, path: formatted.path }, 'request failed');
       return { message: mapped.message, path: formatted.path, extensions: { code: mapped.extensions.code } };
     },
   });
@@ -151,14 +175,38 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       clientIp: req.socket.remoteAddress ?? 'unknown',
       requestId: headerValue(req.headers['x-request-id']) ?? randomUUID(),
     });
-  const graphql = createGraphQLHandler({ apollo, context: contextFor, maxBodyBytes: MAX_BODY_BYTES, deadlineMs: REQUEST_DEADLINE_MS });
+  const loopLag = new LoopLag();
+  loopLag.start();
+  const admission = new Admission({
+    maxConcurrent: settings.maxConcurrentRequests,
+    maxWaitMs: settings.maxQueueWaitMs,
+    maxQueued: settings.maxQueuedRequests,
+    maxLoopLagMs: settings.maxEventLoopLagMs,
+    loopLag: () => loopLag.current(),
+    onShed: (reason) => metrics.shed.inc({ reason }),
+  });
+  const graphqlOptions = { apollo, context: contextFor, maxBodyBytes: MAX_BODY_BYTES };
   const playground = settings.playgroundEnabled ? createPlaygroundHandler({ endpointPath: '/graphql' }) : undefined;
 
   httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = async () => {
       if (playground?.(req, res)) return;
-      if (url.pathname === '/graphql') return graphql(req, res, url.search);
+      if (url.pathname === '/graphql') {
+        // Admitted before the body is read: a refused request costs no parsing, no token check.
+        const arrived = performance.now();
+        const release = await admission.enter();
+        if (!release) {
+          const unavailable = serviceUnavailable('the service is at capacity, please retry');
+          res.setHeader('retry-after', '1');
+          return sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
+        }
+        // Also when the client left while it waited: `finished` reports an already-closed response.
+        finished(res, release);
+        // The wait for admission counts against the deadline: the contract's 3 s run from arrival.
+        const deadlineMs = REQUEST_DEADLINE_MS - (performance.now() - arrived);
+        return createGraphQLHandler({ ...graphqlOptions, deadlineMs })(req, res, url.search);
+      }
       if (url.pathname === '/healthz' && req.method === 'GET') {
         const health = await checkHealth(redis, mongo);
         return sendJson(res, health.ok ? 200 : 503, health);
@@ -194,21 +242,26 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     keepAliveMs: 12_000,
     connectionInitTimeoutMs: 3_000,
     maxPayloadBytes: MAX_BODY_BYTES,
+    validationRules: limits.validationRules ?? [],
   });
-  reconciler.start();
+  // Each strategy repairs its own state: Redis reservations, or the db-lock counter.
+  if (dbLockClaims) dbLockClaims.start(settings.reconcileIntervalMs);
+  else reconciler.start();
   const port = (httpServer.address() as AddressInfo).port;
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       await reconciler.stop();
+      loopLag.stop();
+      await dbLockClaims?.stop();
       // Subscriptions complete before the HTTP drain, which would cut upgraded sockets.
       await stockFeed.stop();
       await subscriptions.dispose();
       // Apollo's drain plugin stops accepting and waits for in-flight requests.
       await apollo.stop();
       await writer.drained();
-      await Promise.all([redis, publisher, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
+      await Promise.all([redis, publisher, subscriber, limiterRedis].map((client) => client.quit().catch(() => client.disconnect())));
       await mongo.close();
     })());
 

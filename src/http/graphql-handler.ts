@@ -23,8 +23,11 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<stri
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limitBytes) {
+        // Discard the rest instead of cutting the socket, so the client reads a 413, not a reset;
+        // the handler closes the connection once that answer is out.
+        req.removeAllListeners('data');
+        req.resume();
         reject(new BodyTooLargeError());
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -48,7 +51,11 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     try {
       raw = await readBody(req, options.maxBodyBytes);
     } catch (error) {
-      if (error instanceof BodyTooLargeError) return sendJson(res, 413, { errors: [{ message: `request body larger than ${options.maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
+      if (error instanceof BodyTooLargeError) {
+        // The rest of an oversized body is not worth reading: this connection ends with the answer.
+        res.setHeader('connection', 'close');
+        return sendJson(res, 413, { errors: [{ message: `request body larger than ${options.maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
+      }
       throw error;
     }
     const headers = new HeaderMap();

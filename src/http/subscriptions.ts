@@ -5,8 +5,7 @@
  */
 import type { Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { GraphQLSchema } from 'graphql';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, specifiedRules, validate, type GraphQLSchema, type ValidationRule } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -25,7 +24,18 @@ export interface SubscriptionServerOptions {
   /** A socket that does not send connection_init within this time is closed (4408). */
   connectionInitTimeoutMs: number;
   maxPayloadBytes: number;
+  /** The same depth, alias, cost and one-claim limits as POST /graphql. */
+  validationRules: readonly ValidationRule[];
 }
+
+/** The socket is for watching stock: queries and mutations (claims) go over HTTP. */
+const subscriptionsOnly: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    if (node.operation !== 'subscription') {
+      context.reportError(new GraphQLError('only subscriptions are served over WebSocket; send queries and mutations to POST /graphql', { nodes: [node] }));
+    }
+  },
+});
 
 const COMPLETE_GRACE_MS = 1000;
 
@@ -48,6 +58,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
   const cleanup = useServer<Record<string, unknown> | undefined>(
     {
       schema: options.schema,
+      validate: (schema, document) => validate(schema, document, [...specifiedRules, ...options.validationRules, subscriptionsOnly]),
       connectionInitWaitTimeout: options.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization;

@@ -115,6 +115,31 @@ export const revokeArgs = (keys: CouponKeys, userId: string, reservedIssuanceId:
 
 export const stockArgs = (keys: CouponKeys) => [keys.meta, keys.free] as const;
 
+/** A coupon's Redis bookkeeping as the reconciler compares it with MongoDB. */
+export interface GateInspection {
+  loaded: boolean;
+  total: number;
+  /** Sequences handed out and not handed back: what Redis counts as issued. */
+  taken: number;
+  winners: number;
+  pending: number;
+  epoch: number;
+  version: number;
+}
+
+export function parseInspectReply(reply: unknown): GateInspection {
+  if (!Array.isArray(reply) || reply.length !== 8 || !reply.every((v) => typeof v === 'number')) {
+    throw new ScriptReplyError(`inspect reply ${JSON.stringify(reply)}`);
+  }
+  const [loaded, total, seq, free, winners, pending, epoch, version] = reply as number[];
+  return { loaded: loaded === 1, total: total!, taken: seq! - free!, winners: winners!, pending: pending!, epoch: epoch!, version: version! };
+}
+
+export const inspectArgs = (keys: CouponKeys) => [keys.meta, keys.winners, keys.pending, keys.free] as const;
+
+export const forgetArgs = (keys: CouponKeys, seen: Pick<GateInspection, 'epoch' | 'version'>) =>
+  [keys.meta, keys.winners, keys.pending, keys.free, seen.epoch, seen.version] as const;
+
 type Arg = string | number;
 
 declare module 'ioredis' {
@@ -124,6 +149,8 @@ declare module 'ioredis' {
     couponAdopt(...args: readonly Arg[]): Result<number, Context>;
     couponRevoke(...args: readonly Arg[]): Result<number, Context>;
     couponStock(...args: readonly Arg[]): Result<unknown, Context>;
+    couponInspect(...args: readonly Arg[]): Result<unknown, Context>;
+    couponForget(...args: readonly Arg[]): Result<number, Context>;
   }
 }
 
@@ -133,6 +160,8 @@ const SCRIPTS = {
   couponAdopt: 'adopt-4.lua',
   couponRevoke: 'revoke-3.lua',
   couponStock: 'stock-2.lua',
+  couponInspect: 'inspect-4.lua',
+  couponForget: 'forget-4.lua',
 } as const;
 
 const luaDir = path.join(__dirname, 'lua');
@@ -144,7 +173,7 @@ export function defineCouponScripts(redis: Redis): void {
     redis.defineCommand(name, {
       numberOfKeys: keyCount,
       lua: fs.readFileSync(path.join(luaDir, file), 'utf8'),
-      readOnly: name === 'couponStock',
+      readOnly: name === 'couponStock' || name === 'couponInspect',
     });
   }
 }

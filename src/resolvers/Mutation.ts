@@ -7,5 +7,5 @@ export const Mutation: MutationResolvers = {
     const definition = await context.services.catalog.create(input);
     return context.services.reader.view(definition);
   },
-  claimCoupon: (_, { couponId }, context) => context.services.claims.claim(couponId, requireViewer(context).id),
+  claimCoupon: (_, { couponId }, context) => context.services.claims.claim(couponId, requireViewer(context).id, context.clientIp),
 };

@@ -11,6 +11,7 @@ import { assertCouponId, type CouponCatalog } from './coupon-catalog';
 import type { CouponGate } from './coupon-gate';
 import type { CouponDefinition, IssuanceRecord } from './coupon-model';
 import type { IssuanceWriter } from './issuance-writer';
+import type { ClaimRateLimiter } from './rate-limiter';
 
 export type ClaimStatus = 'ISSUED' | 'ALREADY_ISSUED' | 'SOLD_OUT' | 'NOT_STARTED' | 'ENDED';
 
@@ -36,6 +37,32 @@ export interface ClaimServiceOptions {
   onStockChanged: (couponId: string) => void;
   /** Called once per claim with its status, or the error code it failed with. */
   onClaim?: (outcome: string, seconds: number) => void;
+  /** Counted before the claim script, so a refused claim costs no coupon work. */
+  rateLimiter?: ClaimRateLimiter;
+}
+
+/**
+ * What every claim strategy does around its decision: the id check, the rate limit, the
+ * deadline, the metrics, and the mapping of failures to the contract's codes (the cause is kept
+ * as originalError for the logs).
+ */
+export async function guardedClaim(
+  options: ClaimServiceOptions,
+  request: { couponId: string; userId: string; clientIp: string },
+  decide: () => Promise<ClaimOutcome>,
+): Promise<ClaimOutcome> {
+  const started = performance.now();
+  try {
+    assertCouponId(request.couponId);
+    await options.rateLimiter?.consume(request);
+    const outcome = await withDeadline(decide(), options.deadlineMs, 'claim');
+    options.onClaim?.(outcome.status, (performance.now() - started) / 1000);
+    return outcome;
+  } catch (error) {
+    const clientError = toClientError(error);
+    options.onClaim?.(String(clientError.extensions.code), (performance.now() - started) / 1000);
+    throw clientError === error ? error : Object.assign(clientError, { originalError: error });
+  }
 }
 
 export function toIssuance(couponId: string, userId: string, winner: WinnerEntry): IssuanceRecord {
@@ -51,18 +78,8 @@ export class ClaimService {
     private readonly options: ClaimServiceOptions,
   ) {}
 
-  async claim(couponId: string, userId: string): Promise<ClaimOutcome> {
-    const started = performance.now();
-    try {
-      assertCouponId(couponId);
-      const outcome = await withDeadline(this.decideAndPersist(couponId, userId), this.options.deadlineMs, 'claim');
-      this.options.onClaim?.(outcome.status, (performance.now() - started) / 1000);
-      return outcome;
-    } catch (error) {
-      const clientError = toClientError(error);
-      this.options.onClaim?.(String(clientError.extensions.code), (performance.now() - started) / 1000);
-      throw clientError === error ? error : Object.assign(clientError, { originalError: error });
-    }
+  claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome> {
+    return guardedClaim(this.options, { couponId, userId, clientIp }, () => this.decideAndPersist(couponId, userId));
   }
 
   /** Writes a Redis winner to MongoDB and settles any disagreement; used by claims and the sweeper. */

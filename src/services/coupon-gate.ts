@@ -14,11 +14,15 @@ import {
   couponKeys,
   decodeWinner,
   encodeWinner,
+  forgetArgs,
+  inspectArgs,
   loadArgs,
   parseClaimReply,
+  parseInspectReply,
   parseStockReply,
   revokeArgs,
   stockArgs,
+  type GateInspection,
   type GateReply,
   type StockReply,
   type WinnerEntry,
@@ -35,6 +39,8 @@ export interface PendingWinner {
 
 export class CouponGate {
   private readonly loading = new Map<string, Promise<void>>();
+  /** Coupons this instance dropped on purpose (a repair): their rebuild is expected, not news. */
+  private readonly dropped = new Set<string>();
 
   constructor(
     private readonly redis: Redis,
@@ -103,6 +109,22 @@ export class CouponGate {
     await this.redis.del(keys.meta, keys.winners, keys.pending, keys.free);
   }
 
+  /** The coupon's bookkeeping in one consistent read, for comparison with MongoDB. */
+  async inspect(couponId: string): Promise<GateInspection> {
+    return parseInspectReply(await this.redis.couponInspect(...inspectArgs(couponKeys(couponId))));
+  }
+
+  /**
+   * Drops the coupon's state for a rebuild from MongoDB, only if it is exactly as `seen` and no
+   * write is pending; false when anything moved in between (the caller looks again later).
+   */
+  async forgetIfUnchanged(couponId: string, seen: Pick<GateInspection, 'epoch' | 'version'>): Promise<boolean> {
+    const dropped = (await this.redis.couponForget(...forgetArgs(couponKeys(couponId), seen))) === 1;
+    // Recorded before any load can finish: a load needs several more round trips on this connection.
+    if (dropped) this.dropped.add(couponId);
+    return dropped;
+  }
+
   /** Rebuilds the coupon's Redis state from MongoDB unless it is there; one load at a time. */
   ensureLoaded(coupon: CouponDefinition): Promise<void> {
     let load = this.loading.get(coupon.id);
@@ -128,7 +150,8 @@ export class CouponGate {
       if ((await this.redis.exists(keys.meta)) === 1) return;
       const { highest, free, winners } = await this.copyWinners(coupon);
       const loaded = await this.redis.couponLoad(...loadArgs(keys, coupon, highest, free));
-      if (loaded === 1 && winners > 0) {
+      const expected = this.dropped.delete(coupon.id);
+      if (loaded === 1 && winners > 0 && !expected) {
         // Winners existed, so Redis had lost this state (restart, flush): worth an operator's eye.
         this.logger.warn({ couponId: coupon.id, winners, highestSequence: highest, handedBack: free.length }, 'coupon state rebuilt in redis from mongodb');
         this.onRebuilt(coupon.id);

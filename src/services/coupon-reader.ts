@@ -12,7 +12,8 @@ const MY_ISSUANCES_LIMIT = 1000;
 export class CouponReader {
   constructor(
     private readonly catalog: CouponCatalog,
-    private readonly gate: CouponGate,
+    /** The Redis gate, or DbLockClaims when claims are decided in MongoDB. */
+    private readonly gate: Pick<CouponGate, 'stock'>,
     private readonly models: Models,
     private readonly clock: () => Date = () => new Date(),
   ) {}

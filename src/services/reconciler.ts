@@ -1,13 +1,19 @@
 /**
- * Background repair of drift between Redis and MongoDB, on start-up and periodically.
- * Today it settles reservations whose MongoDB write was never confirmed (the service crashed,
- * or MongoDB failed and the client was told SERVICE_UNAVAILABLE): each one is written to
- * MongoDB (or settled in MongoDB's favour), so stock is never silently lost.
+ * Background repair of drift between Redis and MongoDB, on start-up and every interval.
+ * 1. Settles reservations whose MongoDB write was never confirmed (the service crashed, or
+ *    MongoDB failed and the client was told SERVICE_UNAVAILABLE): each is written to MongoDB,
+ *    or settled in MongoDB's favour, so stock is never silently lost.
+ * 2. Compares each coupon's Redis bookkeeping with MongoDB's count and, when they provably
+ *    disagree, rebuilds the coupon's Redis state from MongoDB, the record that decides.
  */
 import type { Logger } from 'pino';
+import { Types } from 'mongoose';
+import type { Models } from '../mongo/models';
+import type { GateInspection } from '../redis/scripts';
 import type { ClaimService } from './claim-service';
 import type { CouponCatalog } from './coupon-catalog';
 import type { CouponGate } from './coupon-gate';
+import type { CouponDefinition } from './coupon-model';
 
 const RECENTLY_ENDED_MS = 24 * 60 * 60 * 1000;
 
@@ -18,6 +24,34 @@ export interface ReconcilerOptions {
   onRepair?: (kind: string, count: number) => void;
 }
 
+export type DriftVerdict =
+  | { kind: 'in-sync' }
+  /** Not loaded, or reservations await their write: the counts cannot be compared now. */
+  | { kind: 'undecided' }
+  | { kind: 'drift'; reason: DriftReason };
+
+export type DriftReason =
+  /** MongoDB holds issuances Redis does not count (a write landed after a rebuild): remaining shows too many. */
+  | 'redis_behind'
+  /** Redis counts sequences as taken that MongoDB has no issuance for: stock is leaked, remaining shows too few. */
+  | 'redis_ahead'
+  /** The winners hash disagrees with the sequence bookkeeping: users would be sent through a needless retry. */
+  | 'winners_mismatch';
+
+/**
+ * Decides from one consistent Redis reading and MongoDB's count, taken after it, whether the
+ * coupon's Redis state is provably wrong. Only a reading without pending reservations is judged:
+ * then every Redis winner is confirmed in MongoDB, and MongoDB holds nothing Redis did not hand out
+ * unless a write from before a rebuild landed late. So the three counts must be equal.
+ */
+export function judgeDrift(redis: Pick<GateInspection, 'loaded' | 'taken' | 'winners' | 'pending'>, mongoCount: number): DriftVerdict {
+  if (!redis.loaded || redis.pending > 0) return { kind: 'undecided' };
+  if (mongoCount > redis.taken) return { kind: 'drift', reason: 'redis_behind' };
+  if (mongoCount < redis.taken) return { kind: 'drift', reason: 'redis_ahead' };
+  if (redis.winners !== redis.taken) return { kind: 'drift', reason: 'winners_mismatch' };
+  return { kind: 'in-sync' };
+}
+
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -26,6 +60,7 @@ export class Reconciler {
     private readonly catalog: CouponCatalog,
     private readonly gate: CouponGate,
     private readonly claims: ClaimService,
+    private readonly models: Models,
     private readonly logger: Logger,
     private readonly options: ReconcilerOptions,
   ) {}
@@ -52,15 +87,35 @@ export class Reconciler {
   async runOnce(): Promise<void> {
     for (const coupon of await this.catalog.listEndingAfter(new Date(Date.now() - RECENTLY_ENDED_MS))) {
       await this.gate.ensureLoaded(coupon);
-      const pending = await this.gate.pendingWinners(coupon.id, this.options.pendingGraceMs);
-      if (pending.length === 0) continue;
-      const kinds = { durable: 0, adopted: 0, revoked: 0 };
-      for (const { userId, winner } of pending) {
-        const settlement = await this.claims.settle(coupon, userId, winner);
-        kinds[settlement.kind] += 1;
-      }
-      this.logger.warn({ couponId: coupon.id, ...kinds }, 'settled reservations whose mongodb write was unconfirmed');
-      for (const [kind, count] of Object.entries(kinds)) if (count) this.options.onRepair?.(`pending_${kind}`, count);
+      await this.settlePending(coupon);
+      await this.repairDrift(coupon);
     }
+  }
+
+  private async settlePending(coupon: CouponDefinition): Promise<void> {
+    const pending = await this.gate.pendingWinners(coupon.id, this.options.pendingGraceMs);
+    if (pending.length === 0) return;
+    // All at once: the issuance writer commits them together, in a batch or a few.
+    const settlements = await Promise.all(pending.map(({ userId, winner }) => this.claims.settle(coupon, userId, winner)));
+    const kinds = { durable: 0, adopted: 0, revoked: 0 };
+    for (const settlement of settlements) kinds[settlement.kind] += 1;
+    this.logger.warn({ couponId: coupon.id, ...kinds }, 'settled reservations whose mongodb write was unconfirmed');
+    for (const [kind, count] of Object.entries(kinds)) if (count) this.options.onRepair?.(`pending_${kind}`, count);
+  }
+
+  private async repairDrift(coupon: CouponDefinition): Promise<void> {
+    const seen = await this.gate.inspect(coupon.id);
+    if (!seen.loaded || seen.pending > 0) return;
+    // Counted after the reading: a claim in between changes the version, and the repair declines.
+    const mongoCount = await this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(coupon.id) });
+    const verdict = judgeDrift(seen, mongoCount);
+    if (verdict.kind !== 'drift') return;
+    if (!(await this.gate.forgetIfUnchanged(coupon.id, seen))) return;
+    await this.gate.ensureLoaded(coupon);
+    this.logger.warn(
+      { couponId: coupon.id, kind: verdict.reason, redisTaken: seen.taken, redisWinners: seen.winners, mongoIssuances: mongoCount },
+      'redis disagreed with mongodb; rebuilt the coupon state from mongodb',
+    );
+    this.options.onRepair?.(`drift_${verdict.reason}`, 1);
   }
 }

@@ -1,0 +1,135 @@
+/**
+ * The system under load, started the way production starts it: fresh embedded redis-server and
+ * MongoDB-compatible server (src/infra/embedded.ts) and the service as its own process
+ * (src/main.ts), configured only through its environment, on 127.0.0.1. Used by the strategy
+ * comparison and the benchmark.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, startMongoServer, startRedisServer } from '../../src/infra/embedded';
+import { Authenticator } from '../../src/services/auth';
+
+export const ROOT = path.join(__dirname, '..', '..');
+
+export interface ServiceProcess {
+  url: string;
+  pid: number;
+  redisUrl: string;
+  mongoUri: string;
+  jwtSecret: string;
+  auth: Authenticator;
+  /** The service process, for IPC when started with `ipc`. */
+  child: ChildProcess;
+  /** SIGTERM (graceful), then the embedded servers; SIGKILL if it takes over 15 s. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceProcessOptions {
+  /** Extra service environment, e.g. { CLAIM_STRATEGY: 'db-lock' }. */
+  env?: Record<string, string>;
+  /** Node flags before the entry point, e.g. ['--cpu-prof']. */
+  nodeArgs?: string[];
+  /** Entry point relative to the repository root; default src/main.ts. */
+  entry?: string;
+  /** Where the service's stdout and stderr go. */
+  logFile: string;
+  /** Open an IPC channel (for the bench's instrumented entry point). */
+  ipc?: boolean;
+}
+
+export async function startServiceProcess(options: ServiceProcessOptions): Promise<ServiceProcess> {
+  const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'load' })]);
+  const jwtSecret = randomBytes(32).toString('base64url');
+  const port = await freePort();
+  fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
+  const log = fs.openSync(options.logFile, 'w');
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.entry ?? 'src/main.ts'], {
+    cwd: ROOT,
+    stdio: options.ipc ? ['ignore', log, log, 'ipc'] : ['ignore', log, log],
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      REDIS_URL: redis.url,
+      MONGODB_URI: mongo.url,
+      JWT_SECRET: jwtSecret,
+      LOG_LEVEL: 'warn',
+      PLAYGROUND_ENABLED: 'false',
+      // One machine sends every claim: the per-user and per-address limits would measure themselves.
+      CLAIM_RATE_PER_USER: '0',
+      CLAIM_RATE_PER_IP: '0',
+      ...options.env,
+    },
+  });
+  fs.closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stopInfra = () => Promise.all([redis.stop(), mongo.stop()]).then(() => undefined);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(url, child, options.logFile);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await stopInfra();
+    throw error;
+  }
+  return {
+    url,
+    pid: child.pid!,
+    redisUrl: redis.url,
+    mongoUri: mongo.url,
+    jwtSecret,
+    auth: new Authenticator(jwtSecret),
+    child,
+    stop: async () => {
+      await stopChild(child, exited);
+      await stopInfra();
+    },
+  };
+}
+
+async function waitHealthy(url: string, child: ChildProcess, logFile: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}; see ${logFile}`);
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`service not healthy within 60 s; see ${logFile}`);
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Creates a coupon through the public API, as an operator would. */
+export async function createCoupon(service: ServiceProcess, input: { name: string; totalQuantity: number }): Promise<string> {
+  const token = await service.auth.issue('load-operator', { admin: true, expiresIn: '1h' });
+  const response = await fetch(`${service.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: 'mutation($input: CreateCouponInput!) { createCoupon(input: $input) { id } }', variables: { input } }),
+  });
+  const body = (await response.json()) as { data?: { createCoupon?: { id: string } }; errors?: unknown };
+  if (!body.data?.createCoupon) throw new Error(`createCoupon failed: ${JSON.stringify(body.errors)}`);
+  return body.data.createCoupon.id;
+}
+
+/** The coupon as any client sees it. */
+export async function readCoupon(service: ServiceProcess, id: string): Promise<{ remaining: number; issuedCount: number; status: string }> {
+  const response = await fetch(`${service.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'query($id: ID!) { coupon(id: $id) { remaining issuedCount status } }', variables: { id } }),
+  });
+  const body = (await response.json()) as { data: { coupon: { remaining: number; issuedCount: number; status: string } } };
+  return body.data.coupon;
+}

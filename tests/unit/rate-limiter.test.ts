@@ -1,0 +1,91 @@
+import { GraphQLError } from 'graphql';
+import { Redis } from 'ioredis';
+import { addressKey, ClaimRateLimiter, type ClaimRateLimiterOptions } from '../../src/services/rate-limiter';
+
+/** A Redis client that never connects: the limiter must count in memory at once. */
+const disconnected = () => new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false });
+
+const limiter = (redis: Redis, options: Partial<ClaimRateLimiterOptions>) =>
+  new ClaimRateLimiter(redis, { perUser: 0, perIp: 0, ...options });
+
+async function outcomes(rateLimiter: ClaimRateLimiter, claims: Array<{ userId: string; clientIp: string }>) {
+  const results = await Promise.allSettled(claims.map((claimant) => rateLimiter.consume(claimant)));
+  return results.map((result) => (result.status === 'fulfilled' ? 'ok' : (result.reason as GraphQLError).extensions.code));
+}
+
+const times = <T>(n: number, make: (i: number) => T) => Array.from({ length: n }, (_, i) => make(i));
+
+describe('client address keys', () => {
+  test('an IPv4 address is its own key, also when written IPv4-mapped', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+  });
+
+  test('IPv6 addresses of one /56 share a key and another /56 gets another', () => {
+    expect(addressKey('2001:db8:1:2a00::1')).toBe(addressKey('2001:db8:1:2aff:ffff::9'));
+    expect(addressKey('2001:db8:1:2a00::1')).not.toBe(addressKey('2001:db8:1:2b00::1'));
+  });
+
+  test('something that is not an address is kept as it is', () => {
+    expect(addressKey('unknown')).toBe('unknown');
+  });
+});
+
+describe('claim rate limiter without a working Redis', () => {
+  test('with Redis disconnected the per-user limit still holds, counted in memory, and says so', async () => {
+    let fallbacks = 0;
+    const rateLimiter = limiter(disconnected(), { perUser: 3, onFallback: () => (fallbacks += 1) });
+    const started = performance.now();
+    const results = await outcomes(rateLimiter, times(5, () => ({ userId: 'bot', clientIp: '198.51.100.1' })));
+    expect(results.filter((r) => r === 'ok')).toHaveLength(3);
+    expect(results.filter((r) => r === 'RATE_LIMITED')).toHaveLength(2);
+    expect(fallbacks).toBe(5);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+
+  test('when Redis counts time out the limit still holds, counted in memory', async () => {
+    // What ioredis does with a commandTimeout when Redis stalls (see the integration tests for a real pause).
+    const timingOut = {
+      status: 'ready',
+      defineCommand: () => undefined,
+      rlflxIncr: () => new Promise((_, reject) => setTimeout(() => reject(new Error('Command timed out')), 20)),
+    } as unknown as Redis;
+    let fallbacks = 0;
+    const rateLimiter = limiter(timingOut, { perUser: 2, onFallback: () => (fallbacks += 1) });
+    const results = await outcomes(rateLimiter, times(4, () => ({ userId: 'bot', clientIp: '198.51.100.1' })));
+    expect(results.sort()).toEqual(['RATE_LIMITED', 'RATE_LIMITED', 'ok', 'ok']);
+    expect(fallbacks).toBe(4);
+  });
+});
+
+describe('claim rate limiter rules', () => {
+  test('RATE_LIMITED tells the client how long to wait, within the one-second window', async () => {
+    const rateLimiter = limiter(disconnected(), { perUser: 1 });
+    await rateLimiter.consume({ userId: 'eager', clientIp: '198.51.100.1' });
+    const refused = await rateLimiter.consume({ userId: 'eager', clientIp: '198.51.100.1' }).catch((error: GraphQLError) => error);
+    expect(refused).toBeInstanceOf(GraphQLError);
+    expect((refused as GraphQLError).extensions).toMatchObject({ code: 'RATE_LIMITED' });
+    expect((refused as GraphQLError).extensions.retryAfterMs).toBeGreaterThan(0);
+    expect((refused as GraphQLError).extensions.retryAfterMs).toBeLessThanOrEqual(1000);
+  });
+
+  test('one user at the limit does not slow another user on the same address', async () => {
+    const rateLimiter = limiter(disconnected(), { perUser: 2, perIp: 100 });
+    await outcomes(rateLimiter, times(5, () => ({ userId: 'bot', clientIp: '198.51.100.1' })));
+    expect(await outcomes(rateLimiter, [{ userId: 'honest', clientIp: '198.51.100.1' }])).toEqual(['ok']);
+  });
+
+  test('the address limit counts every user behind one address', async () => {
+    const rateLimiter = limiter(disconnected(), { perUser: 100, perIp: 4 });
+    const results = await outcomes(rateLimiter, times(6, (i) => ({ userId: `user-${i}`, clientIp: '2001:db8:1:2a00::' + (i + 1) })));
+    expect(results.filter((r) => r === 'ok')).toHaveLength(4);
+    expect(await outcomes(rateLimiter, [{ userId: 'elsewhere', clientIp: '2001:db8:1:2b00::1' }])).toEqual(['ok']);
+  });
+
+  test('limits of 0 are off and never touch Redis', async () => {
+    const untouchable = { status: 'ready', defineCommand: () => undefined, rlflxIncr: () => Promise.reject(new Error('touched')) } as unknown as Redis;
+    const rateLimiter = limiter(untouchable, { onFallback: () => { throw new Error('fell back'); } });
+    expect(rateLimiter.enabled).toBe(false);
+    expect(await outcomes(rateLimiter, times(50, () => ({ userId: 'anyone', clientIp: '198.51.100.1' })))).toEqual(times(50, () => 'ok'));
+  });
+});
