@@ -142,7 +142,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   });
 
   const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
-  const httpServer = http.createServer();
+  // A client that trickles its request must not hold an admission slot for Node's default 300 s.
+  const httpServer = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 });
   const limits = requestLimits({ hideSchema: !settings.introspectionEnabled });
   const apollo = new ApolloServer<GraphQLContext>({
     schema,

@@ -29,7 +29,12 @@ import {
 } from '../redis/scripts';
 import type { CouponDefinition } from './coupon-model';
 
-const LOAD_LOCK_MS = 30_000;
+/**
+ * Held while one instance rebuilds a coupon. Short, so a loader killed mid-rebuild blocks the
+ * coupon only briefly; a second loader after expiry is harmless (winners are rewritten with the
+ * same values and load-4.lua publishes meta only once).
+ */
+const LOAD_LOCK_MS = 5_000;
 const LOAD_CHUNK = 1000;
 
 export interface PendingWinner {

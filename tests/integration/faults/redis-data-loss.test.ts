@@ -55,7 +55,6 @@ async function dropLosingRedisData(name: string, loseData: () => Promise<void>) 
   expect(lost).toBeDefined();
   await lost;
   const during = duringTries.flat();
-  console.log('SLOW', JSON.stringify(during.filter((a) => a.ms > 2500).slice(0, 8).map((a) => [a.user, a.status ?? a.code, Math.round(a.ms)])), during.filter((a) => a.ms > 2500).length);
 
   // Everybody once more, the winners included.
   const after = finalAnswers(await Promise.all(users.map((user) => claimLikeAClient(service.url, couponId, user, tokens.get(user)!))));
