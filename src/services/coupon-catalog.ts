@@ -46,6 +46,7 @@ export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQu
 }
 
 const MISSING_TTL_MS = 1000;
+const RECENTLY_ENDED_MS = 24 * 60 * 60 * 1000;
 const CACHE_LIMIT = 10_000;
 
 export class CouponCatalog {
@@ -81,8 +82,12 @@ export class CouponCatalog {
     return lookup;
   }
 
-  /** Coupons without an end or ending after `since`, for background reconciliation. */
-  async listEndingAfter(since: Date): Promise<CouponDefinition[]> {
+  /**
+   * Coupons without an end or ended within the last day, for background repair: a claim just
+   * before the end may still have a reservation to settle.
+   */
+  async listRecentlyOpen(): Promise<CouponDefinition[]> {
+    const since = new Date(this.clock().getTime() - RECENTLY_ENDED_MS);
     const docs = await this.models.Coupon.find({ $or: [{ endsAt: null }, { endsAt: { $gt: since } }] }).lean();
     return docs.map((doc) => {
       const definition = toDefinition(doc);

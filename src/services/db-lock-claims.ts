@@ -19,8 +19,8 @@ import { guardedClaim, type ClaimOutcome, type ClaimServiceOptions } from './cla
 import type { CouponCatalog } from './coupon-catalog';
 import type { CouponDefinition, IssuanceRecord } from './coupon-model';
 import { isDuplicateKey, toIssuanceRecord } from './issuance-writer';
+import { PeriodicTask } from './periodic-task';
 
-const RECENTLY_ENDED_MS = 24 * 60 * 60 * 1000;
 /** Sequence collisions only follow a give-back or a repair; a few attempts always clear them. */
 const MAX_INSERT_ATTEMPTS = 5;
 
@@ -62,8 +62,7 @@ const remainingOf = (coupon: CouponDefinition, doc: CounterFields | null): numbe
 export class DbLockClaims implements ClaimPort {
   /** Coupons whose counter disagreed with MongoDB's issuances at the last pass, by stockVersion then. */
   private readonly suspects = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly catalog: CouponCatalog,
@@ -72,7 +71,9 @@ export class DbLockClaims implements ClaimPort {
     private readonly logger: Logger,
     private readonly options: ClaimServiceOptions,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.task = new PeriodicTask(() => this.repairOnce(), logger, 'db-lock counter repair failed; will retry');
+  }
 
   claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome> {
     return guardedClaim(this.options, { couponId, userId, clientIp }, () => this.decide(couponId, userId));
@@ -80,21 +81,11 @@ export class DbLockClaims implements ClaimPort {
 
   /** Runs `repairOnce` now and then every `intervalMs` until `stop`. */
   start(intervalMs: number): void {
-    const tick = () => {
-      this.running = this.repairOnce()
-        .catch((error: Error) => this.logger.warn({ err: error.message }, 'db-lock counter repair failed; will retry'))
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.timer = setTimeout(tick, intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.task.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /**
@@ -104,7 +95,7 @@ export class DbLockClaims implements ClaimPort {
    * a claim landing meanwhile wins and the repair waits for the next quiet pass.
    */
   async repairOnce(): Promise<void> {
-    for (const coupon of await this.catalog.listEndingAfter(new Date(Date.now() - RECENTLY_ENDED_MS))) {
+    for (const coupon of await this.catalog.listRecentlyOpen()) {
       const _id = new Types.ObjectId(coupon.id);
       const [doc, held] = await Promise.all([
         this.counters().findOne({ _id }, { projection: { issuedCount: 1, stockVersion: 1 } }),

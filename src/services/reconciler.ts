@@ -14,8 +14,7 @@ import type { ClaimService } from './claim-service';
 import type { CouponCatalog } from './coupon-catalog';
 import type { CouponGate } from './coupon-gate';
 import type { CouponDefinition } from './coupon-model';
-
-const RECENTLY_ENDED_MS = 24 * 60 * 60 * 1000;
+import { PeriodicTask } from './periodic-task';
 
 export interface ReconcilerOptions {
   intervalMs: number;
@@ -53,8 +52,7 @@ export function judgeDrift(redis: Pick<GateInspection, 'loaded' | 'taken' | 'win
 }
 
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly catalog: CouponCatalog,
@@ -63,29 +61,21 @@ export class Reconciler {
     private readonly models: Models,
     private readonly logger: Logger,
     private readonly options: ReconcilerOptions,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(() => this.runOnce(), logger, 'reconciliation pass failed; will retry');
+  }
 
   start(): void {
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((error: Error) => this.logger.warn({ err: error.message }, 'reconciliation pass failed; will retry'))
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.task.start(this.options.intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
-  /** One pass over every coupon that takes claims or did within the last day. */
+  /** One pass over every coupon that takes claims or did recently. */
   async runOnce(): Promise<void> {
-    for (const coupon of await this.catalog.listEndingAfter(new Date(Date.now() - RECENTLY_ENDED_MS))) {
+    for (const coupon of await this.catalog.listRecentlyOpen()) {
       await this.gate.ensureLoaded(coupon);
       await this.settlePending(coupon);
       await this.repairDrift(coupon);
