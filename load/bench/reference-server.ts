@@ -31,9 +31,9 @@ async function main(): Promise<void> {
   await apollo.start();
   // The resolver reads nothing from the context; it only has to have the service's shape.
   const context = async (): Promise<GraphQLContext> => ({ services: {} as Services, clientIp: '127.0.0.1', requestId: 'reference' });
-  const graphql = createGraphQLHandler({ apollo, context, maxBodyBytes: 64 * 1024, deadlineMs: 2800 });
+  const graphql = createGraphQLHandler({ apollo, context, maxBodyBytes: 64 * 1024 });
   httpServer.on('request', (req, res) => {
-    graphql(req, res, '').catch(() => res.destroy());
+    graphql(req, res, '', 2800).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   process.stdout.write(`REFERENCE_PORT=${(httpServer.address() as AddressInfo).port}\n`);

@@ -41,12 +41,14 @@ export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
   context: (req: IncomingMessage) => Promise<GraphQLContext>;
   maxBodyBytes: number;
-  /** Whatever happens below, the client has an answer by then (the contract allows 3 s). */
-  deadlineMs: number;
 }
 
+/**
+ * `deadlineMs` is per request (what is left of its budget after admission): whatever happens
+ * below, the client has an answer by then (the contract allows 3 s).
+ */
 export function createGraphQLHandler(options: GraphQLHandlerOptions) {
-  return async (req: IncomingMessage, res: ServerResponse, search: string): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, search: string, deadlineMs: number): Promise<void> => {
     let raw: string;
     try {
       raw = await readBody(req, options.maxBodyBytes);
@@ -77,7 +79,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
           httpGraphQLRequest: { method: req.method!.toUpperCase(), headers, search, body },
           context: () => options.context(req),
         }),
-        options.deadlineMs,
+        deadlineMs,
         'graphql request',
       );
     } catch (error) {
