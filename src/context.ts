@@ -45,7 +45,7 @@ export interface ContextInput {
 export async function buildContext(services: Services, input: ContextInput): Promise<GraphQLContext> {
   const base = { services, clientIp: input.clientIp, requestId: input.requestId };
   try {
-    return { ...base, viewer: await services.authenticator.viewerFrom(input.authorization) };
+    return { ...base, viewer: services.authenticator.viewerFrom(input.authorization) };
   } catch (error) {
     return { ...base, authError: error as GraphQLError };
   }

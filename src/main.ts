@@ -75,8 +75,8 @@ async function main(): Promise<void> {
 
 async function printDevTokens(secret: string, base: string): Promise<void> {
   const auth = new Authenticator(secret);
-  const user = await auth.issue('dev-user', { expiresIn: '12h' });
-  const admin = await auth.issue('dev-admin', { admin: true, expiresIn: '12h' });
+  const user = auth.issue('dev-user', { expiresIn: '12h' });
+  const admin = auth.issue('dev-admin', { admin: true, expiresIn: '12h' });
   process.stdout.write(
     [
       '',

@@ -31,13 +31,21 @@ const samples: Record<Stage, number[]> = { http: [], jwt: [], resolver: [], redi
 const batches: Array<{ size: number; ms: number }> = [];
 let measuring = false;
 
-function timed<A extends unknown[], R>(stage: Stage, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return async (...args: A) => {
+/** Wraps `fn` to record its wall time under `stage`, until its promise settles when it returns one. */
+function timed<A extends unknown[], R>(stage: Stage, fn: (...args: A) => R): (...args: A) => R {
+  return (...args: A) => {
     const started = performance.now();
-    try {
-      return await fn(...args);
-    } finally {
+    const record = () => {
       if (measuring) samples[stage].push(performance.now() - started);
+    };
+    try {
+      const result = fn(...args);
+      if (result instanceof Promise) return result.finally(record) as R;
+      record();
+      return result;
+    } catch (error) {
+      record();
+      throw error;
     }
   };
 }

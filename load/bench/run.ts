@@ -6,7 +6,8 @@
  * service says where a claim's time goes: wall time per stage, and CPU time per layer.
  * Results on stdout and in load/reports/bench-latest.md.
  *
- * Usage: npm run bench -- [--claims 3000] [--connections 50]
+ * Usage: npm run bench -- [--claims 3000] [--connections 50] [--quick]
+ *   --quick  sold out and reference only, no report file: for trying a change in a minute
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,7 +28,11 @@ const STOCK = 10_000_000;
 const WARMUP_CLAIMS = 500;
 
 const { values: args } = parseArgs({
-  options: { claims: { type: 'string', default: '3000' }, connections: { type: 'string', default: '50' } },
+  options: {
+    claims: { type: 'string', default: '3000' },
+    connections: { type: 'string', default: '50' },
+    quick: { type: 'boolean', default: false },
+  },
 });
 const claims = Number(args.claims);
 const connections = Number(args.connections);
@@ -47,9 +52,9 @@ interface Measured {
 }
 
 /** Signs one token per distinct user up front, so the load generator does no crypto while measuring. */
-async function tokensFor(secret: string, count: number, prefix: string): Promise<string[]> {
+function tokensFor(secret: string, count: number, prefix: string): string[] {
   const auth = new Authenticator(secret);
-  return Promise.all(Array.from({ length: count }, (_, i) => auth.issue(`${prefix}-${i}`, { expiresIn: '1h' })));
+  return Array.from({ length: count }, (_, i) => auth.issue(`${prefix}-${i}`, { expiresIn: '1h' }));
 }
 
 async function hammer(url: string, couponId: string, tokens: string[], expected: 'ISSUED' | 'SOLD_OUT'): Promise<Measured> {
@@ -89,13 +94,13 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
 }
 
 /** Wins (every claim ISSUED: Redis script and MongoDB write), then a sold-out coupon (Redis only). */
-async function benchService(): Promise<{ wins: Measured; soldOut: Measured }> {
+async function benchService(withWins: boolean): Promise<{ wins?: Measured; soldOut: Measured }> {
   const service = await startServiceProcess({ logFile: path.join(RESULTS_DIR, 'bench-service.log') });
   try {
     const couponId = await createCoupon(service, { name: 'Bench', totalQuantity: STOCK });
-    const [warm, measured] = await Promise.all([tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, claims, 'bench')]);
+    const [warm, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, claims, 'bench')];
     await hammer(service.url, couponId, warm, 'ISSUED');
-    const wins = await hammer(service.url, couponId, measured, 'ISSUED');
+    const wins = withWins ? await hammer(service.url, couponId, measured, 'ISSUED') : undefined;
     const goneId = await createCoupon(service, { name: 'Bench (gone)', totalQuantity: 1 });
     await hammer(service.url, goneId, warm.slice(0, 1), 'ISSUED');
     const soldOut = await hammer(service.url, goneId, measured, 'SOLD_OUT');
@@ -122,7 +127,7 @@ async function benchReference(): Promise<Measured> {
     });
     const url = `http://127.0.0.1:${port}`;
     // Same headers and body as the service gets; the reference ignores the token.
-    const tokens = await tokensFor('reference-secret-not-checked-0123456789', claims, 'ref');
+    const tokens = tokensFor('reference-secret-not-checked-0123456789', claims, 'ref');
     await hammer(url, '650000000000000000000000', tokens.slice(0, WARMUP_CLAIMS), 'ISSUED');
     return await hammer(url, '650000000000000000000000', tokens, 'ISSUED');
   } finally {
@@ -150,7 +155,7 @@ async function benchBreakdown(): Promise<Breakdown> {
   const service = await startServiceProcess({ entry: 'load/bench/instrumented-service.ts', ipc: true, logFile: path.join(RESULTS_DIR, 'bench-instrumented.log') });
   try {
     const couponId = await createCoupon(service, { name: 'Bench (instrumented)', totalQuantity: STOCK });
-    const [warm, measured] = await Promise.all([tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, claims, 'bench')]);
+    const [warm, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, claims, 'bench')];
     await hammer(service.url, couponId, warm, 'ISSUED');
     await ask(service, { cmd: 'start' });
     const load = await hammer(service.url, couponId, measured, 'ISSUED');
@@ -215,7 +220,7 @@ function render(service: { wins: Measured; soldOut: Measured }, reference: Measu
     '| stage | count | mean | p50 | p99 | what |',
     '|---|---:|---:|---:|---:|---|',
     stageRow('http', stages.http, 'request received to response finished, in the service'),
-    stageRow('jwt', stages.jwt, 'HS256 verify (jose)'),
+    stageRow('jwt', stages.jwt, 'HS256 verify (fast-jwt)'),
     stageRow('resolver', stages.resolver, 'ClaimService.claim'),
     stageRow('redis', stages.redis, 'claim script round trip'),
     stageRow('durable', stages.durable, 'waiting for the group commit to acknowledge the issuance'),
@@ -242,17 +247,19 @@ function render(service: { wins: Measured; soldOut: Measured }, reference: Measu
 async function main(): Promise<void> {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   fs.mkdirSync(REPORTS_DIR, { recursive: true });
-  process.stdout.write(`bench: ${claims} claims, ${connections} connections\n`);
-  const service = await benchService();
+  process.stdout.write(`bench: ${claims} claims, ${connections} connections${args.quick ? ' (quick)' : ''}\n`);
+  const service = await benchService(!args.quick);
   for (const [label, m] of [['wins', service.wins], ['sold out', service.soldOut]] as const) {
-    process.stdout.write(`  service (${label}): ${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.latency.p99} ms, errors ${m.errors + m.graphqlErrors}\n`);
+    if (m) process.stdout.write(`  service (${label}): ${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.latency.p99} ms, errors ${m.errors + m.graphqlErrors}\n`);
   }
   const reference = await benchReference();
   process.stdout.write(`  reference: ${reference.requestsPerSecond.toFixed(0)} req/s, p99 ${reference.latency.p99} ms, errors ${reference.errors}\n`);
-  process.stdout.write(`  ratio claim/reference: wins ${(service.wins.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}, sold out ${(service.soldOut.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}\n`);
+  const ratio = (m: Measured | undefined) => (m ? (m.requestsPerSecond / reference.requestsPerSecond).toFixed(2) : 'not run');
+  process.stdout.write(`  ratio claim/reference: wins ${ratio(service.wins)}, sold out ${ratio(service.soldOut)}\n`);
+  if (args.quick || !service.wins) return;
   const breakdown = await benchBreakdown();
   const argv = process.argv.slice(2).join(' ');
-  const report = render(service, reference, breakdown, `npm run bench${argv ? ` -- ${argv}` : ''}`);
+  const report = render({ wins: service.wins, soldOut: service.soldOut }, reference, breakdown, `npm run bench${argv ? ` -- ${argv}` : ''}`);
   fs.writeFileSync(path.join(REPORTS_DIR, 'bench-latest.md'), report);
   process.stdout.write(`\n${report}\nreport: load/reports/bench-latest.md\n`);
 }

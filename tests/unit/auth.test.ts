@@ -29,7 +29,9 @@ describe('identity from a bearer token', () => {
     const foreign = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('a').sign(new TextEncoder().encode('x'.repeat(40)));
     const [header, payload] = (await auth.issue('a')).split('.');
     const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
-    for (const token of [expired, foreign, unsigned, `${header}.${payload}.`, 'junk']) {
+    // Same secret, another algorithm: only HS256 is accepted.
+    const otherAlgorithm = await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('a').sign(key);
+    for (const token of [expired, foreign, unsigned, otherAlgorithm, `${header}.${payload}.`, 'junk']) {
       expect(await codeOf(`Bearer ${token}`)).toBe('UNAUTHENTICATED');
     }
     expect(await codeOf('Basic abc')).toBe('UNAUTHENTICATED');
