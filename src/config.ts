@@ -2,6 +2,7 @@
  * The one place that reads the environment. Every variable is validated here, once;
  * a mistake becomes a ConfigError whose message is one line naming the variable.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -21,6 +22,7 @@ const urlWithProtocols = (name: string, protocols: string[]) =>
     }, `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
 const nonNegativeInt = z.coerce.number().int().min(0);
+const WORKERS_RANGE = 'WORKERS must be a whole number from 1 to 256, or auto';
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -53,6 +55,8 @@ const envSchema = z.object({
   MAX_EVENT_LOOP_LAG_MS: nonNegativeInt.default(200),
   // 'db-lock' serves claims from MongoDB alone, as before the Redis gate: for load comparison only.
   CLAIM_STRATEGY: z.enum(['redis', 'db-lock']).default('redis'),
+  // Service processes sharing the port; 'auto' is one per core this process may use.
+  WORKERS: z.union([z.literal('auto'), z.coerce.number().int(WORKERS_RANGE).min(1, WORKERS_RANGE).max(256, WORKERS_RANGE)], { error: WORKERS_RANGE }).default(1),
 });
 
 export interface Config {
@@ -85,6 +89,8 @@ export interface Config {
   maxEventLoopLagMs: number;
   /** Where a claim is decided: the Redis gate, or (load comparison only, never in service) a MongoDB lock. */
   claimStrategy: 'redis' | 'db-lock';
+  /** Service processes sharing the port (node:cluster); 1 runs the service in this process. */
+  workers: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -133,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueuedRequests: e.MAX_QUEUED_REQUESTS,
     maxEventLoopLagMs: e.MAX_EVENT_LOOP_LAG_MS,
     claimStrategy: e.CLAIM_STRATEGY,
+    workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
   };
 }
 

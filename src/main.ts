@@ -1,8 +1,12 @@
 /**
  * Entry point: validate configuration, start embedded dependencies when none are configured
- * (development), start the service, and shut down gracefully on SIGTERM/SIGINT.
+ * (development), start the service (in this process, or as WORKERS processes sharing the port),
+ * and shut down gracefully on SIGTERM/SIGINT.
  */
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { clusterMetricsReader, reportFailure, reportReady, superviseWorkers } from './cluster';
 import { ConfigError, loadConfig, type Config } from './config';
 import { startMongoServer, startRedisServer, type EmbeddedServer } from './infra/embedded';
 import { createLogger } from './logger';
@@ -42,17 +46,47 @@ async function main(): Promise<void> {
   }
   const jwtSecret = config.jwtSecret ?? randomBytes(32).toString('base64url');
 
-  let service: Awaited<ReturnType<typeof startService>>;
+  let running: { port: number; stop(): Promise<void> };
   try {
-    service = await startService({ ...config, redisUrl, mongoUri, jwtSecret }, logger);
+    running =
+      config.workers > 1
+        ? await superviseWorkers({ count: config.workers, env: { REDIS_URL: redisUrl, MONGODB_URI: mongoUri, JWT_SECRET: jwtSecret }, logger })
+        : await startService({ ...config, redisUrl, mongoUri, jwtSecret }, logger);
   } catch (error) {
     await stopEmbedded();
     exitWith((error as Error).message);
   }
-  const base = `http://localhost:${service.port}`;
-  logger.info({ graphql: `${base}/graphql`, playground: config.playgroundEnabled }, 'coupon service ready');
-  if (!config.jwtSecret) await printDevTokens(jwtSecret, base);
+  const base = `http://localhost:${running.port}`;
+  logger.info({ graphql: `${base}/graphql`, playground: config.playgroundEnabled, workers: config.workers }, 'coupon service ready');
+  if (!config.jwtSecret) printDevTokens(jwtSecret, base);
+  stopOnSignal(logger, async () => {
+    await running.stop();
+    await stopEmbedded();
+  });
+}
 
+/** A worker of a WORKERS > 1 start: the primary resolved Redis, MongoDB and the secret for it. */
+async function runWorker(): Promise<void> {
+  let service: Awaited<ReturnType<typeof startService>>;
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel).child({ worker: cluster.worker!.id });
+  let readMetrics: (() => Promise<string>) | undefined;
+  try {
+    service = await startService(
+      { ...config, redisUrl: config.redisUrl!, mongoUri: config.mongoUri!, jwtSecret: config.jwtSecret!, readMetrics: () => readMetrics!() },
+      logger,
+    );
+  } catch (error) {
+    reportFailure((error as Error).message);
+    process.exit(1);
+  }
+  readMetrics = clusterMetricsReader(service.metrics.registry);
+  reportReady(service.port);
+  stopOnSignal(logger, () => service.stop());
+}
+
+/** Graceful stop on SIGTERM/SIGINT, once, with a 10 s limit. */
+function stopOnSignal(logger: Logger, stop: () => Promise<void>): void {
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
     // A repeated signal (a supervisor, or tsx relaying it) must not cut the graceful stop short.
@@ -63,8 +97,7 @@ async function main(): Promise<void> {
       logger.error('shutdown took longer than 10 s; exiting');
       process.exit(1);
     }, 10_000).unref();
-    await service.stop();
-    await stopEmbedded();
+    await stop();
     clearTimeout(forced);
     logger.info('stopped');
     process.exit(0);
@@ -73,7 +106,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-async function printDevTokens(secret: string, base: string): Promise<void> {
+function printDevTokens(secret: string, base: string): void {
   const auth = new Authenticator(secret);
   const user = auth.issue('dev-user', { expiresIn: '12h' });
   const admin = auth.issue('dev-admin', { admin: true, expiresIn: '12h' });
@@ -94,4 +127,4 @@ function exitWith(message: string): never {
   process.exit(1);
 }
 
-main().catch((error: Error) => exitWith(`fatal: ${error.message}`));
+(cluster.isWorker ? runWorker() : main()).catch((error: Error) => exitWith(`fatal: ${error.message}`));

@@ -42,7 +42,13 @@ import { requestLimits } from './http/request-limits';
 import { attachSubscriptions } from './http/subscriptions';
 import { requestLoggingPlugin } from './http/request-logging';
 
-export type ServiceSettings = Config & { redisUrl: string; mongoUri: string; jwtSecret: string };
+export type ServiceSettings = Config & {
+  redisUrl: string;
+  mongoUri: string;
+  jwtSecret: string;
+  /** What GET /metrics serves when this instance is one of several workers: all of them, aggregated. */
+  readMetrics?: () => Promise<string>;
+};
 
 export interface RunningService {
   url: string;
@@ -66,7 +72,7 @@ const REQUEST_DEADLINE_MS = 2500;
 const RATE_LIMIT_TIMEOUT_MS = 250;
 
 export async function startService(settings: ServiceSettings, logger: Logger): Promise<RunningService> {
-  const redis = createRedisClient(settings.redisUrl, { name: 'coupon-commands', logger });
+  const redis = createRedisClient(settings.redisUrl, { name: 'coupon-commands', logger, autoPipelining: true });
   await redis.connect().catch((error: Error) => {
     redis.disconnect();
     throw new Error(`REDIS_URL: cannot connect to redis (${error.message})`);
@@ -213,7 +219,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
         return sendJson(res, health.ok ? 200 : 503, health);
       }
       if (url.pathname === '/metrics' && req.method === 'GET') {
-        const body = await metrics.registry.metrics();
+        const body = await (settings.readMetrics ?? (() => metrics.registry.metrics()))();
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         return void res.end(body);
       }

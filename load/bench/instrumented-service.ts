@@ -68,7 +68,15 @@ async function main(): Promise<void> {
   claims.claim = timed('resolver', claims.claim.bind(claims));
   // Own-property overrides: ClaimService calls this.settle, the gate calls this.redis.couponClaim.
   claims.settle = timed('durable', claims.settle.bind(claims));
-  service.redis.couponClaim = timed('redis', service.redis.couponClaim.bind(service.redis) as (...args: unknown[]) => Promise<unknown>) as typeof service.redis.couponClaim;
+  // ioredis copies the client's script functions into every auto-pipeline it creates, so the
+  // wrapper is copied too: only the call on the client itself is timed and goes through the
+  // pipeline; the pipeline's own call must reach the original with the pipeline as `this`.
+  const { redis } = service;
+  const couponClaim = redis.couponClaim;
+  const timedClaim = timed('redis', (...args: unknown[]) => (couponClaim as (...a: unknown[]) => Promise<unknown>).apply(redis, args));
+  redis.couponClaim = function (this: unknown, ...args: unknown[]) {
+    return this === redis ? timedClaim(...args) : (couponClaim as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+  } as typeof redis.couponClaim;
   const bulkWrite = service.models.Issuance.bulkWrite.bind(service.models.Issuance);
   service.models.Issuance.bulkWrite = (async (ops: Parameters<typeof bulkWrite>[0], options?: Parameters<typeof bulkWrite>[1]) => {
     const begin = performance.now();

@@ -1,13 +1,18 @@
 /**
- * `npm run bench`: claimCoupon throughput and latency, distinct users, 50 connections, against
- * the real service (Redis strategy, its own process, fresh embedded servers, every claim a win),
- * and in the same run against the reference Apollo server (same schema, constant resolver), with
- * the ratio claim/reference. Then the same load against a bench-only instrumented build of the
- * service says where a claim's time goes: wall time per stage, and CPU time per layer.
- * Results on stdout and in load/reports/bench-latest.md.
+ * `npm run bench`: claimCoupon throughput and latency with distinct users over 50 connections,
+ * against the real service (its own process, fresh embedded servers) and, in the same run and
+ * alternating round by round, against the reference: Apollo Server with the same schema and
+ * handler answering the same mutation with a constant. Two claim paths: "wins" (every claim
+ * ISSUED: Redis script and MongoDB group commit) and "sold out" (Redis script only, what most
+ * claims of a drop are). Then a bench-only instrumented build of the service says where a
+ * claim's time goes: wall time per stage and CPU time per layer. Report in
+ * load/reports/bench-latest.md.
  *
- * Usage: npm run bench -- [--claims 3000] [--connections 50] [--quick]
- *   --quick  sold out and reference only, no report file: for trying a change in a minute
+ * Usage: npm run bench -- [--claims 20000] [--wins 3000] [--rounds 3] [--connections 50] [--workers 1] [--quick]
+ *   --claims   sold-out claims per round (the reference answers as many)
+ *   --wins     winning claims, measured once (each needs a new user and a MongoDB write)
+ *   --workers  the service's WORKERS
+ *   --quick    sold out against the reference only, no report file: for trying a change
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -29,13 +34,18 @@ const WARMUP_CLAIMS = 500;
 
 const { values: args } = parseArgs({
   options: {
-    claims: { type: 'string', default: '3000' },
+    claims: { type: 'string', default: '20000' },
+    wins: { type: 'string', default: '3000' },
     connections: { type: 'string', default: '50' },
     quick: { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const claims = Number(args.claims);
 const connections = Number(args.connections);
+const rounds = Number(args.rounds);
+const wins = Number(args.wins);
 
 interface Measured {
   requestsPerSecond: number;
@@ -61,6 +71,9 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
   let next = 0;
   let graphqlErrors = 0;
   let unexpected = 0;
+  // autocannon's own duration is only checked on its 1 s ticker, which would quantise req/s.
+  const began = performance.now();
+  let lastAnswer = began;
   const result = await autocannon({
     url: `${url}/graphql`,
     method: 'POST',
@@ -74,14 +87,16 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
         // Each request is a different person: the next token.
         setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` } }),
         onResponse: (_status, body) => {
+          lastAnswer = performance.now();
           if (body.includes('"errors"')) graphqlErrors += 1;
           else if (!body.includes(`"status":"${expected}"`)) unexpected += 1;
         },
       },
     ],
   });
+  const seconds = (lastAnswer - began) / 1000;
   return {
-    requestsPerSecond: result.requests.total / result.duration,
+    requestsPerSecond: result.requests.total / seconds,
     latency: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
     requests: result.requests.total,
     errors: result.errors,
@@ -89,59 +104,92 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
     non2xx: result.non2xx,
     graphqlErrors,
     unexpected,
-    seconds: result.duration,
+    seconds,
   };
 }
 
-/** Wins (every claim ISSUED: Redis script and MongoDB write), then a sold-out coupon (Redis only). */
-async function benchService(withWins: boolean): Promise<{ wins?: Measured; soldOut: Measured }> {
-  const service = await startServiceProcess({ logFile: path.join(RESULTS_DIR, 'bench-service.log') });
-  try {
-    const couponId = await createCoupon(service, { name: 'Bench', totalQuantity: STOCK });
-    const [warm, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, claims, 'bench')];
-    await hammer(service.url, couponId, warm, 'ISSUED');
-    const wins = withWins ? await hammer(service.url, couponId, measured, 'ISSUED') : undefined;
-    const goneId = await createCoupon(service, { name: 'Bench (gone)', totalQuantity: 1 });
-    await hammer(service.url, goneId, warm.slice(0, 1), 'ISSUED');
-    const soldOut = await hammer(service.url, goneId, measured, 'SOLD_OUT');
-    return { wins, soldOut };
-  } finally {
-    await service.stop();
-  }
+interface Target {
+  url: string;
+  stop(): Promise<void>;
 }
 
-async function benchReference(): Promise<Measured> {
+/** The reference Apollo server as its own process, like the service. */
+async function startReference(): Promise<Target> {
   const log = fs.openSync(path.join(RESULTS_DIR, 'bench-reference.log'), 'w');
   const child = spawn(process.execPath, ['--import', 'tsx', 'load/bench/reference-server.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', log] });
   fs.closeSync(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let seen = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        const match = /REFERENCE_PORT=(\d+)/.exec(seen);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`reference server exited with ${code}`)));
+  const port = await new Promise<number>((resolve, reject) => {
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /REFERENCE_PORT=(\d+)/.exec(seen);
+      if (match) resolve(Number(match[1]));
     });
-    const url = `http://127.0.0.1:${port}`;
+    child.once('exit', (code) => reject(new Error(`reference server exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+const byThroughput = (a: Measured, b: Measured) => a.requestsPerSecond - b.requestsPerSecond;
+const median = (rounds: Measured[]) => [...rounds].sort(byThroughput)[Math.floor(rounds.length / 2)]!;
+
+interface Comparison {
+  wins?: Measured;
+  soldOut: Measured[];
+  reference: Measured[];
+}
+
+/**
+ * Wins once (every claim ISSUED: Redis script and MongoDB write; each round would need fresh users
+ * and a larger collection), then rounds that alternate the sold-out claim (Redis only) with the
+ * reference, so both see the same machine: on shared cores one run alone swings by a third.
+ */
+async function compareWithReference(withWins: boolean): Promise<Comparison> {
+  const [service, reference] = await Promise.all([
+    startServiceProcess({ logFile: path.join(RESULTS_DIR, 'bench-service.log'), env: { WORKERS: args.workers } }),
+    startReference(),
+  ]);
+  try {
+    const couponId = await createCoupon(service, { name: 'Bench', totalQuantity: STOCK });
+    const [warm, winners, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, wins, 'win'), tokensFor(service.jwtSecret, claims, 'bench')];
+    await hammer(service.url, couponId, warm, 'ISSUED');
+    const winsRun = withWins ? await hammer(service.url, couponId, winners, 'ISSUED') : undefined;
+    const goneId = await createCoupon(service, { name: 'Bench (gone)', totalQuantity: 1 });
+    await hammer(service.url, goneId, warm.slice(0, 1), 'ISSUED');
     // Same headers and body as the service gets; the reference ignores the token.
-    const tokens = tokensFor('reference-secret-not-checked-0123456789', claims, 'ref');
-    await hammer(url, '650000000000000000000000', tokens.slice(0, WARMUP_CLAIMS), 'ISSUED');
-    return await hammer(url, '650000000000000000000000', tokens, 'ISSUED');
+    const referenceId = '650000000000000000000000';
+    await hammer(reference.url, referenceId, warm, 'ISSUED');
+    const soldOut: Measured[] = [];
+    const referenceRounds: Measured[] = [];
+    for (let round = 0; round < rounds; round++) {
+      soldOut.push(await hammer(service.url, goneId, measured, 'SOLD_OUT'));
+      referenceRounds.push(await hammer(reference.url, referenceId, measured, 'ISSUED'));
+      process.stdout.write(`  round ${round + 1}: sold out ${soldOut[round]!.requestsPerSecond.toFixed(0)} req/s, reference ${referenceRounds[round]!.requestsPerSecond.toFixed(0)} req/s\n`);
+    }
+    return { wins: winsRun, soldOut, reference: referenceRounds };
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    await Promise.all([service.stop(), reference.stop()]);
   }
 }
 
 type Stage = 'http' | 'jwt' | 'resolver' | 'redis' | 'durable';
-interface Breakdown {
+/** One measured load against the instrumented build: stage timings and a CPU profile. */
+interface Phase {
   stages: Record<Stage, number[]>;
   batches: Array<{ size: number; ms: number }>;
   profile: CpuProfile;
   load: Measured;
+}
+interface Breakdown {
+  wins: Phase;
+  soldOut: Phase;
 }
 
 function ask(service: ServiceProcess, message: object): Promise<Record<string, unknown>> {
@@ -151,21 +199,30 @@ function ask(service: ServiceProcess, message: object): Promise<Record<string, u
   });
 }
 
+async function measurePhase(service: ServiceProcess, name: string, run: () => Promise<Measured>): Promise<Phase> {
+  await ask(service, { cmd: 'start' });
+  const load = await run();
+  const profileFile = path.join(RESULTS_DIR, `bench-${name}.cpuprofile`);
+  const reply = await ask(service, { cmd: 'stop', profileFile });
+  return {
+    stages: reply.stages as Phase['stages'],
+    batches: reply.batches as Phase['batches'],
+    profile: JSON.parse(fs.readFileSync(profileFile, 'utf8')) as CpuProfile,
+    load,
+  };
+}
+
 async function benchBreakdown(): Promise<Breakdown> {
   const service = await startServiceProcess({ entry: 'load/bench/instrumented-service.ts', ipc: true, logFile: path.join(RESULTS_DIR, 'bench-instrumented.log') });
   try {
     const couponId = await createCoupon(service, { name: 'Bench (instrumented)', totalQuantity: STOCK });
-    const [warm, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, claims, 'bench')];
+    const goneId = await createCoupon(service, { name: 'Bench (instrumented, gone)', totalQuantity: 1 });
+    const [warm, winners, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, wins, 'win'), tokensFor(service.jwtSecret, claims, 'bench')];
     await hammer(service.url, couponId, warm, 'ISSUED');
-    await ask(service, { cmd: 'start' });
-    const load = await hammer(service.url, couponId, measured, 'ISSUED');
-    const profileFile = path.join(RESULTS_DIR, 'bench-claims.cpuprofile');
-    const reply = await ask(service, { cmd: 'stop', profileFile });
+    await hammer(service.url, goneId, warm.slice(0, 1), 'ISSUED');
     return {
-      stages: reply.stages as Breakdown['stages'],
-      batches: reply.batches as Breakdown['batches'],
-      profile: JSON.parse(fs.readFileSync(profileFile, 'utf8')) as CpuProfile,
-      load,
+      wins: await measurePhase(service, 'wins', () => hammer(service.url, couponId, winners, 'ISSUED')),
+      soldOut: await measurePhase(service, 'sold-out', () => hammer(service.url, goneId, measured, 'SOLD_OUT')),
     };
   } finally {
     await service.stop();
@@ -181,85 +238,102 @@ const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 
-function render(service: { wins: Measured; soldOut: Measured }, reference: Measured, breakdown: Breakdown, command: string): string {
+function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdown, command: string): string {
   const row = (label: string, m: Measured) =>
     `| ${label} | ${m.requestsPerSecond.toFixed(0)} | ${m.latency.p50} | ${m.latency.p90} | ${m.latency.p99} | ${m.latency.max} | ${m.errors} | ${m.timeouts} | ${m.non2xx} | ${m.graphqlErrors} | ${m.unexpected} |`;
-  const { stages, batches } = breakdown;
-  const stageRow = (label: string, values: number[], note: string) =>
-    `| ${label} | ${values.length} | ${f2(mean(values))} | ${f2(quantile(values, 0.5))} | ${f2(quantile(values, 0.99))} | ${note} |`;
-  const http = mean(stages.http);
-  const outside = http - mean(stages.jwt) - mean(stages.resolver);
-  const cpu = cpuByLayer(breakdown.profile);
+  const reference = median(comparison.reference);
+  const soldOut = median(comparison.soldOut);
+  const stageRow = (label: string, stage: Stage, note: string) => {
+    const cells = [breakdown.wins, breakdown.soldOut].map((phase) => {
+      const values = phase.stages[stage];
+      return values.length ? `${f2(mean(values))} | ${f2(quantile(values, 0.99))}` : '- | -';
+    });
+    return `| ${label} | ${cells.join(' | ')} | ${note} |`;
+  };
+  const outside = (phase: Phase) => mean(phase.stages.http) - mean(phase.stages.jwt) - mean(phase.stages.resolver);
+  const { batches } = breakdown.wins;
   const batchSizes = batches.map((b) => b.size);
+  const cpuTable = (title: string, phase: Phase, file: string) => {
+    const cpu = cpuByLayer(phase.profile);
+    return [
+      `${title} (${phase.load.requestsPerSecond.toFixed(0)} req/s under profiling; ${(cpu.busyMs / 1000).toFixed(1)} s busy of ${(cpu.totalMs / 1000).toFixed(1)} s sampled, ${((cpu.busyMs * 1000) / phase.load.requests).toFixed(0)} µs of CPU per claim; raw profile in load/results/${file}):`,
+      '',
+      '| layer | CPU ms | share of busy |',
+      '|---|---:|---:|',
+      ...cpu.layers.map((l) => `| ${l.layer} | ${l.ms.toFixed(0)} | ${Number.isFinite(l.busyShare) ? `${(l.busyShare * 100).toFixed(1)}%` : '-'} |`),
+      '',
+      'Hottest functions by self time:',
+      '',
+      '| function | source | CPU ms |',
+      '|---|---|---:|',
+      ...cpu.hottest.map((h) => `| \`${h.functionName || '(anonymous)'}\` | ${h.source} | ${h.ms.toFixed(0)} |`),
+      '',
+    ];
+  };
   return [
     '# Claim benchmark',
     '',
-    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Node ${process.version}. Command: \`${command}\``,
+    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Node ${process.version}, service WORKERS=${args.workers}. Command: \`${command}\``,
     '',
-    `${claims} claims by ${claims} distinct users over ${connections} keep-alive connections (autocannon), after ${WARMUP_CLAIMS} warm-up`,
-    'claims. "wins": a coupon large enough that every claim is ISSUED (Redis script and MongoDB group commit',
-    'every time); "sold out": the same users on a coupon already gone (Redis script only, what most claims',
-    'of a drop are). The service runs as its own process with fresh embedded Redis and MongoDB-compatible',
-    'servers; the load generator, the service and both servers share the machine. The reference is Apollo',
-    'Server with the same schema and handler answering the same mutation with a constant (load/bench/reference-server.ts).',
+    `Distinct users over ${connections} keep-alive connections (autocannon), after ${WARMUP_CLAIMS} warm-up claims. "wins": ${wins} claims on a`,
+    'coupon large enough that every claim is ISSUED (Redis script and MongoDB group commit every time);',
+    `"sold out": ${claims} claims on a coupon already gone (Redis script only, what most claims of a drop are).`,
+    'The service runs as its own process with fresh embedded Redis and MongoDB-compatible servers; the',
+    'load generator, the service and both servers share the machine. The reference is Apollo Server with',
+    'the same schema and HTTP handler answering the same mutation with a constant (load/bench/reference-server.ts),',
+    `measured in ${rounds} rounds alternating with the sold-out claims; the rows show each one's median round.`,
     '',
     '| server | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | timeouts | non-2xx | GraphQL errors | other outcome |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    row('coupon service, claimCoupon, wins', service.wins),
-    row('coupon service, claimCoupon, sold out', service.soldOut),
+    row('coupon service, claimCoupon, sold out', soldOut),
     row('reference Apollo Server, constant resolver', reference),
+    row('coupon service, claimCoupon, wins', comparison.wins),
     '',
-    `**Ratio claim/reference (throughput): wins ${(service.wins.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}, sold out ${(service.soldOut.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}.**`,
+    `Rounds (req/s, sold out / reference): ${comparison.soldOut.map((m, i) => `${m.requestsPerSecond.toFixed(0)} / ${comparison.reference[i]!.requestsPerSecond.toFixed(0)}`).join(', ')}.`,
     '',
-    '## Where a claim\'s time goes (instrumented run)',
+    `**Ratio claim/reference (throughput, medians): sold out ${(soldOut.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}, wins ${(comparison.wins.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}.**`,
     '',
-    `Same load against a bench-only build (load/bench/instrumented-service.ts) that times each stage; ${breakdown.load.requestsPerSecond.toFixed(0)} req/s,`,
-    `p99 ${breakdown.load.latency.p99} ms under instrumentation and profiling. Wall time in ms per claim; stages nest (http contains jwt and`,
-    'resolver; resolver contains redis and durable), and include waiting for the event loop under 50 concurrent claims.',
+    "## Where a claim's time goes (instrumented run)",
     '',
-    '| stage | count | mean | p50 | p99 | what |',
+    'The same loads against a bench-only build (load/bench/instrumented-service.ts) that times each stage. Wall',
+    `time in ms per claim (mean and p99); stages nest (http contains jwt and resolver; resolver contains redis and durable)`,
+    `and include waiting for the event loop under ${connections} concurrent claims.`,
+    '',
+    '| stage | wins mean | wins p99 | sold out mean | sold out p99 | what |',
     '|---|---:|---:|---:|---:|---|',
-    stageRow('http', stages.http, 'request received to response finished, in the service'),
-    stageRow('jwt', stages.jwt, 'HS256 verify (fast-jwt)'),
-    stageRow('resolver', stages.resolver, 'ClaimService.claim'),
-    stageRow('redis', stages.redis, 'claim script round trip'),
-    stageRow('durable', stages.durable, 'waiting for the group commit to acknowledge the issuance'),
+    stageRow('http', 'http', 'request received to response finished, in the service'),
+    stageRow('jwt', 'jwt', 'HS256 verify (fast-jwt)'),
+    stageRow('resolver', 'resolver', 'ClaimService.claim'),
+    stageRow('redis', 'redis', 'claim script round trip'),
+    stageRow('durable', 'durable', 'waiting for the group commit to acknowledge the issuance'),
     '',
-    `Derived mean outside jwt and resolver (body read, Apollo pipeline: cached parse/validate, execution, serialisation, queueing): **${f2(outside)} ms**.`,
+    `Mean outside jwt and resolver (body read, Apollo pipeline with cached parse/validate, execution, serialisation, queueing): wins **${f2(outside(breakdown.wins))} ms**, sold out **${f2(outside(breakdown.soldOut))} ms**.`,
     '`durable` also counts writes still waiting after their claim answered SERVICE_UNAVAILABLE at the deadline.',
-    `Group commit: ${batches.length} batches, size mean ${f1(mean(batchSizes))} / p50 ${quantile(batchSizes, 0.5)} / max ${Math.max(0, ...batchSizes)}, bulkWrite mean ${f1(mean(batches.map((b) => b.ms)))} ms / p99 ${f1(quantile(batches.map((b) => b.ms), 0.99))} ms.`,
+    `Group commit (wins): ${batches.length} batches, size mean ${f1(mean(batchSizes))} / p50 ${quantile(batchSizes, 0.5)} / max ${Math.max(0, ...batchSizes)}, bulkWrite mean ${f1(mean(batches.map((b) => b.ms)))} ms / p99 ${f1(quantile(batches.map((b) => b.ms), 0.99))} ms.`,
     '',
-    `CPU profile of the service process over the same window (${(cpu.totalMs / 1000).toFixed(1)} s sampled, ${(cpu.busyMs / 1000).toFixed(1)} s busy; self time by layer; raw profile in load/results/bench-claims.cpuprofile):`,
+    '## CPU of the service process by layer (self time)',
     '',
-    '| layer | CPU ms | share of busy |',
-    '|---|---:|---:|',
-    ...cpu.layers.map((l) => `| ${l.layer} | ${l.ms.toFixed(0)} | ${Number.isFinite(l.busyShare) ? `${(l.busyShare * 100).toFixed(1)}%` : '-'} |`),
-    '',
-    'Hottest functions by self time:',
-    '',
-    '| function | source | CPU ms |',
-    '|---|---|---:|',
-    ...cpu.hottest.map((h) => `| \`${h.functionName || '(anonymous)'}\` | ${h.source} | ${h.ms.toFixed(0)} |`),
-    '',
+    ...cpuTable('Sold out', breakdown.soldOut, 'bench-sold-out.cpuprofile'),
+    ...cpuTable('Wins', breakdown.wins, 'bench-wins.cpuprofile'),
   ].join('\n');
 }
 
 async function main(): Promise<void> {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   fs.mkdirSync(REPORTS_DIR, { recursive: true });
-  process.stdout.write(`bench: ${claims} claims, ${connections} connections${args.quick ? ' (quick)' : ''}\n`);
-  const service = await benchService(!args.quick);
-  for (const [label, m] of [['wins', service.wins], ['sold out', service.soldOut]] as const) {
-    if (m) process.stdout.write(`  service (${label}): ${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.latency.p99} ms, errors ${m.errors + m.graphqlErrors}\n`);
-  }
-  const reference = await benchReference();
-  process.stdout.write(`  reference: ${reference.requestsPerSecond.toFixed(0)} req/s, p99 ${reference.latency.p99} ms, errors ${reference.errors}\n`);
+  process.stdout.write(`bench: ${claims} sold-out claims x ${rounds} rounds, ${args.quick ? 'no' : wins} wins, ${connections} connections, WORKERS=${args.workers}\n`);
+  const comparison = await compareWithReference(!args.quick);
+  const soldOut = median(comparison.soldOut);
+  const reference = median(comparison.reference);
+  const describe = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.latency.p99} ms, errors ${m.errors + m.timeouts + m.non2xx + m.graphqlErrors}`;
+  process.stdout.write(`  sold out (median): ${describe(soldOut)}\n  reference (median): ${describe(reference)}\n`);
+  if (comparison.wins) process.stdout.write(`  wins: ${describe(comparison.wins)}\n`);
   const ratio = (m: Measured | undefined) => (m ? (m.requestsPerSecond / reference.requestsPerSecond).toFixed(2) : 'not run');
-  process.stdout.write(`  ratio claim/reference: wins ${ratio(service.wins)}, sold out ${ratio(service.soldOut)}\n`);
-  if (args.quick || !service.wins) return;
+  process.stdout.write(`  ratio claim/reference: sold out ${ratio(soldOut)}, wins ${ratio(comparison.wins)}\n`);
+  if (!comparison.wins) return;
   const breakdown = await benchBreakdown();
   const argv = process.argv.slice(2).join(' ');
-  const report = render({ wins: service.wins, soldOut: service.soldOut }, reference, breakdown, `npm run bench${argv ? ` -- ${argv}` : ''}`);
+  const report = render({ ...comparison, wins: comparison.wins }, breakdown, `npm run bench${argv ? ` -- ${argv}` : ''}`);
   fs.writeFileSync(path.join(REPORTS_DIR, 'bench-latest.md'), report);
   process.stdout.write(`\n${report}\nreport: load/reports/bench-latest.md\n`);
 }

@@ -1,0 +1,142 @@
+/**
+ * WORKERS > 1: one primary process supervises that many service processes sharing the port
+ * (node:cluster), so a machine's cores all serve claims. Each worker is a complete service
+ * instance, exactly as several machines behind a load balancer would be: its own connections,
+ * group commit, reconciler and stock-feed subscription. Nothing in the claim path depends on
+ * being the only instance (Redis decides, MongoDB's unique indexes arbitrate, repairs are
+ * idempotent), so the guarantees are the same as with one process.
+ *
+ * The primary serves nothing itself: it starts the workers, replaces one that dies, stops them
+ * on SIGTERM, and answers their /metrics requests with every worker's metrics aggregated
+ * (prom-client's AggregatorRegistry), so one scrape sees the whole service.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+
+type FromWorker =
+  | { type: 'coupon:ready'; port: number }
+  | { type: 'coupon:failed'; message: string }
+  | { type: 'coupon:metrics-request'; id: number };
+type FromPrimary = { type: 'coupon:metrics-response'; id: number; body?: string; error?: string };
+
+/** How long a worker gets for its graceful stop before it is killed: inside the primary's own 10 s. */
+const WORKER_STOP_MS = 9_500;
+/** Pause before replacing a worker that died, so a crash loop does not spin. */
+const RESPAWN_DELAY_MS = 1_000;
+
+export interface Supervisor {
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface SuperviseOptions {
+  count: number;
+  /** Environment for the workers on top of the primary's own: the resolved Redis, MongoDB and secret. */
+  env: Record<string, string>;
+  logger: Logger;
+}
+
+/** Starts `count` workers and resolves when all listen; rejects with the first worker's start-up error. */
+export async function superviseWorkers(options: SuperviseOptions): Promise<Supervisor> {
+  const { logger } = options;
+  const aggregator = new AggregatorRegistry();
+  let stopping = false;
+
+  cluster.on('message', (worker: Worker, message: FromWorker) => {
+    if (message?.type !== 'coupon:metrics-request') return;
+    aggregator.clusterMetrics().then(
+      (body) => worker.send({ type: 'coupon:metrics-response', id: message.id, body } satisfies FromPrimary),
+      (error: Error) => worker.send({ type: 'coupon:metrics-response', id: message.id, error: error.message } satisfies FromPrimary),
+    );
+  });
+
+  const fork = () =>
+    new Promise<number>((resolve, reject) => {
+      const worker = cluster.fork(options.env);
+      let ready = false;
+      worker.on('message', (message: FromWorker) => {
+        if (message?.type === 'coupon:ready') {
+          ready = true;
+          resolve(message.port);
+        } else if (message?.type === 'coupon:failed') {
+          reject(new Error(message.message));
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        if (!ready) {
+          reject(new Error(`worker exited during start-up (${signal ?? `code ${code}`})`));
+          return;
+        }
+        if (stopping) return;
+        logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a replacement');
+        setTimeout(() => {
+          if (stopping) return;
+          fork().then(
+            () => logger.info('replacement worker ready'),
+            (error: Error) => logger.error({ err: error.message }, 'replacement worker failed to start'),
+          );
+        }, RESPAWN_DELAY_MS);
+      });
+    });
+
+  const stop = async () => {
+    stopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            const killer = setTimeout(() => worker.process.kill('SIGKILL'), WORKER_STOP_MS);
+            worker.once('exit', () => {
+              clearTimeout(killer);
+              resolve();
+            });
+            worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+
+  try {
+    const ports = await Promise.all(Array.from({ length: options.count }, fork));
+    return { port: ports[0]!, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** In a worker: tells the primary it listens on `port`. */
+export function reportReady(port: number): void {
+  process.send?.({ type: 'coupon:ready', port } satisfies FromWorker);
+}
+
+/** In a worker: tells the primary why it could not start (the primary prints it as the one line). */
+export function reportFailure(message: string): void {
+  process.send?.({ type: 'coupon:failed', message } satisfies FromWorker);
+}
+
+/**
+ * In a worker: lets the primary collect this registry's metrics, and returns how to read the
+ * whole service's metrics (every worker's, aggregated by the primary) for GET /metrics.
+ */
+export function clusterMetricsReader(registry: Registry): () => Promise<string> {
+  new AggregatorRegistry(); // registers the worker's answer to the primary's collection request
+  AggregatorRegistry.setRegistries(registry);
+  const waiting = new Map<number, { resolve: (body: string) => void; reject: (error: Error) => void }>();
+  let nextId = 0;
+  process.on('message', (message: FromPrimary) => {
+    if (message?.type !== 'coupon:metrics-response') return;
+    const request = waiting.get(message.id);
+    waiting.delete(message.id);
+    if (message.error !== undefined) request?.reject(new Error(message.error));
+    else request?.resolve(message.body ?? '');
+  });
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, { resolve, reject });
+      process.send!({ type: 'coupon:metrics-request', id } satisfies FromWorker);
+    });
+}
