@@ -55,6 +55,8 @@ const envSchema = z.object({
   MAX_EVENT_LOOP_LAG_MS: nonNegativeInt.default(200),
   // 'db-lock' serves claims from MongoDB alone, as before the Redis gate: for load comparison only.
   CLAIM_STRATEGY: z.enum(['redis', 'db-lock']).default('redis'),
+  // Distinct GraphQL documents kept compiled (graphql-jit) after Apollo accepted them; 0 = off.
+  COMPILED_OPERATIONS_MAX: nonNegativeInt.max(100_000).default(500),
   // Service processes sharing the port; 'auto' is one per core this process may use.
   WORKERS: z.union([z.literal('auto'), z.coerce.number().int(WORKERS_RANGE).min(1, WORKERS_RANGE).max(256, WORKERS_RANGE)], { error: WORKERS_RANGE }).default(1),
 });
@@ -89,6 +91,8 @@ export interface Config {
   maxEventLoopLagMs: number;
   /** Where a claim is decided: the Redis gate, or (load comparison only, never in service) a MongoDB lock. */
   claimStrategy: 'redis' | 'db-lock';
+  /** Distinct documents answered by their compiled form once Apollo accepted them; 0 sends everything through Apollo. */
+  compiledOperationsMax: number;
   /** Service processes sharing the port (node:cluster); 1 runs the service in this process. */
   workers: number;
 }
@@ -139,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueuedRequests: e.MAX_QUEUED_REQUESTS,
     maxEventLoopLagMs: e.MAX_EVENT_LOOP_LAG_MS,
     claimStrategy: e.CLAIM_STRATEGY,
+    compiledOperationsMax: e.COMPILED_OPERATIONS_MAX,
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
   };
 }

@@ -57,6 +57,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    graphqlRequests: new Counter({
+      name: 'coupon_graphql_requests_total',
+      help: 'GraphQL HTTP requests answered, by path: compiled (a document Apollo accepted before, run compiled) or apollo',
+      labelNames: ['path'] as const,
+      registers: [registry],
+    }),
     subscriptions: new Gauge({
       name: 'coupon_stock_subscriptions',
       help: 'Open stockChanged subscriptions on this instance',

@@ -59,6 +59,8 @@ interface Measured {
   /** Answers with another outcome than the one every request should get. */
   unexpected: number;
   seconds: number;
+  /** CPU time of the server's processes per request, in µs (when its pid was given). */
+  cpuMicrosPerRequest?: number;
 }
 
 /** Signs one token per distinct user up front, so the load generator does no crypto while measuring. */
@@ -67,7 +69,8 @@ function tokensFor(secret: string, count: number, prefix: string): string[] {
   return Array.from({ length: count }, (_, i) => auth.issue(`${prefix}-${i}`, { expiresIn: '1h' }));
 }
 
-async function hammer(url: string, couponId: string, tokens: string[], expected: 'ISSUED' | 'SOLD_OUT'): Promise<Measured> {
+async function hammer(url: string, couponId: string, tokens: string[], expected: 'ISSUED' | 'SOLD_OUT', serverPid?: number): Promise<Measured> {
+  const cpuBefore = serverPid === undefined ? 0 : cpuSecondsOfTree(serverPid);
   let next = 0;
   let graphqlErrors = 0;
   let unexpected = 0;
@@ -105,12 +108,36 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
     graphqlErrors,
     unexpected,
     seconds,
+    cpuMicrosPerRequest: serverPid === undefined ? undefined : ((cpuSecondsOfTree(serverPid) - cpuBefore) * 1e6) / result.requests.total,
   };
 }
 
 interface Target {
   url: string;
+  pid: number;
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux x86-64). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds used so far by a process and all its descendants (a service's workers), from
+ * /proc: unlike throughput, what one claim costs the server does not depend on who else shares
+ * the cores.
+ */
+function cpuSecondsOfTree(pid: number): number {
+  let ticks = 0;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks = Number(fields[11]) + Number(fields[12]);
+    const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    for (const child of children ? children.split(' ') : []) ticks += cpuSecondsOfTree(Number(child)) * TICKS_PER_SECOND;
+  } catch {
+    // The process ended between listing and reading.
+  }
+  return ticks / TICKS_PER_SECOND;
 }
 
 /** The reference Apollo server as its own process, like the service. */
@@ -130,6 +157,7 @@ async function startReference(): Promise<Target> {
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -160,7 +188,7 @@ async function compareWithReference(withWins: boolean): Promise<Comparison> {
     const couponId = await createCoupon(service, { name: 'Bench', totalQuantity: STOCK });
     const [warm, winners, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, wins, 'win'), tokensFor(service.jwtSecret, claims, 'bench')];
     await hammer(service.url, couponId, warm, 'ISSUED');
-    const winsRun = withWins ? await hammer(service.url, couponId, winners, 'ISSUED') : undefined;
+    const winsRun = withWins ? await hammer(service.url, couponId, winners, 'ISSUED', service.pid) : undefined;
     const goneId = await createCoupon(service, { name: 'Bench (gone)', totalQuantity: 1 });
     await hammer(service.url, goneId, warm.slice(0, 1), 'ISSUED');
     // Same headers and body as the service gets; the reference ignores the token.
@@ -169,9 +197,12 @@ async function compareWithReference(withWins: boolean): Promise<Comparison> {
     const soldOut: Measured[] = [];
     const referenceRounds: Measured[] = [];
     for (let round = 0; round < rounds; round++) {
-      soldOut.push(await hammer(service.url, goneId, measured, 'SOLD_OUT'));
-      referenceRounds.push(await hammer(reference.url, referenceId, measured, 'ISSUED'));
-      process.stdout.write(`  round ${round + 1}: sold out ${soldOut[round]!.requestsPerSecond.toFixed(0)} req/s, reference ${referenceRounds[round]!.requestsPerSecond.toFixed(0)} req/s\n`);
+      soldOut.push(await hammer(service.url, goneId, measured, 'SOLD_OUT', service.pid));
+      referenceRounds.push(await hammer(reference.url, referenceId, measured, 'ISSUED', reference.pid));
+      const [claim, yardstick] = [soldOut[round]!, referenceRounds[round]!];
+      process.stdout.write(
+        `  round ${round + 1}: sold out ${claim.requestsPerSecond.toFixed(0)} req/s (${claim.cpuMicrosPerRequest!.toFixed(0)} µs CPU each), reference ${yardstick.requestsPerSecond.toFixed(0)} req/s (${yardstick.cpuMicrosPerRequest!.toFixed(0)} µs)\n`,
+      );
     }
     return { wins: winsRun, soldOut, reference: referenceRounds };
   } finally {

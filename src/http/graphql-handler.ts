@@ -1,12 +1,15 @@
 /**
  * POST /graphql over Node's own http server, through Apollo's integration API
- * (executeHTTPGraphQLRequest). No web framework: three routes do not need one, and the claim
- * path is shorter without it.
+ * (executeHTTPGraphQLRequest), or, for a document Apollo has already accepted, through its
+ * compiled form (compiled-operations.ts). No web framework: three routes do not need one, and
+ * the claim path is shorter without it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
+import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { GraphQLContext } from '../context';
 import { DeadlineExceededError, serviceUnavailable, withDeadline } from '../errors';
+import { asPlainRequest, formatResult, type CompiledOperations, type PlainRequest } from './compiled-operations';
 
 export class BodyTooLargeError extends Error {}
 
@@ -41,6 +44,14 @@ export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
   context: (req: IncomingMessage) => Promise<GraphQLContext>;
   maxBodyBytes: number;
+  /** Documents Apollo has accepted, answered without its pipeline; with Apollo's formatting and request log. */
+  compiled?: {
+    operations: CompiledOperations;
+    formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+    onErrors: (context: GraphQLContext, operationName: string | undefined, errors: readonly GraphQLError[]) => void;
+    /** Which path answered each request. */
+    onAnswered?: (path: 'compiled' | 'apollo') => void;
+  };
 }
 
 /**
@@ -48,6 +59,21 @@ export interface GraphQLHandlerOptions {
  * below, the client has an answer by then (the contract allows 3 s).
  */
 export function createGraphQLHandler(options: GraphQLHandlerOptions) {
+  /**
+   * The answer from the compiled form when there is one; undefined, with nothing run, when
+   * Apollo has to answer (an unknown document, or a request-level error such as invalid
+   * variables, which Apollo reports in its own way).
+   */
+  const runCompiled = async (req: IncomingMessage, request: PlainRequest): Promise<{ requestId: string; payload: string } | undefined> => {
+    const compiled = options.compiled!.operations.find(request.query, request.operationName);
+    if (!compiled) return undefined;
+    const context = await options.context(req);
+    const result = await compiled.query(undefined, context, request.variables);
+    if (!('data' in result)) return undefined;
+    if (result.errors?.length) options.compiled!.onErrors(context, request.operationName, result.errors);
+    return { requestId: context.requestId, payload: formatResult(result, options.compiled!.formatError) };
+  };
+
   return async (req: IncomingMessage, res: ServerResponse, search: string, deadlineMs: number): Promise<void> => {
     let raw: string;
     try {
@@ -60,21 +86,28 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       }
       throw error;
     }
-    const headers = new HeaderMap();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-    }
     let body: unknown = raw;
-    if (raw && (headers.get('content-type') ?? '').startsWith('application/json')) {
+    if (raw && (req.headers['content-type'] ?? '').startsWith('application/json')) {
       try {
         body = JSON.parse(raw);
       } catch {
         return sendJson(res, 400, { errors: [{ message: 'request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
       }
     }
-    let response;
     try {
-      response = await withDeadline(
+      const plain = options.compiled && req.method === 'POST' ? asPlainRequest(body, req.headers.accept) : undefined;
+      const compiled = plain && (await withDeadline(runCompiled(req, plain), deadlineMs, 'graphql request'));
+      if (compiled) {
+        options.compiled!.onAnswered?.('compiled');
+        res.writeHead(200, { 'x-request-id': compiled.requestId, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(compiled.payload) });
+        res.end(compiled.payload);
+        return;
+      }
+      const headers = new HeaderMap();
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+      }
+      const response = await withDeadline(
         options.apollo.executeHTTPGraphQLRequest({
           httpGraphQLRequest: { method: req.method!.toUpperCase(), headers, search, body },
           context: () => options.context(req),
@@ -82,19 +115,20 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
         deadlineMs,
         'graphql request',
       );
+      options.compiled?.onAnswered?.('apollo');
+      for (const [name, value] of response.headers) res.setHeader(name, value);
+      res.statusCode = response.status ?? 200;
+      if (response.body.kind === 'complete') {
+        res.end(response.body.string);
+        return;
+      }
+      for await (const chunk of response.body.asyncIterator) res.write(chunk);
+      res.end();
     } catch (error) {
       if (!(error instanceof DeadlineExceededError)) throw error;
       const unavailable = serviceUnavailable();
-      return sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
+      sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
     }
-    for (const [name, value] of response.headers) res.setHeader(name, value);
-    res.statusCode = response.status ?? 200;
-    if (response.body.kind === 'complete') {
-      res.end(response.body.string);
-      return;
-    }
-    for await (const chunk of response.body.asyncIterator) res.write(chunk);
-    res.end();
   };
 }
 

@@ -12,6 +12,40 @@ import { DeadlineExceededError, failedDependency } from '../errors';
 
 const CLIENT_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'BAD_USER_INPUT', 'NOT_FOUND', 'RATE_LIMITED', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'OPERATION_RESOLUTION_FAILURE']);
 
+export interface FailedRequest {
+  requestId: string;
+  operationName?: string | null;
+  userId?: string;
+  errors: readonly GraphQLError[];
+}
+
+/** Logs the errors of one request that an operator should see; says nothing about client mistakes. */
+export function logRequestFailures(logger: Logger, request: FailedRequest): void {
+  const serious = request.errors.filter((error) => !CLIENT_CODES.has(String(error.extensions?.code ?? '')));
+  if (serious.length === 0) return;
+  logger.error(
+    {
+      requestId: request.requestId,
+      operationName: request.operationName,
+      userId: request.userId,
+      errors: serious.map((error) => {
+        const unwrapped = unwrapResolverError(error);
+        // Services attach the infrastructure failure behind a coded error as originalError.
+        const original = unwrapped instanceof GraphQLError && unwrapped.originalError ? unwrapped.originalError : unwrapped;
+        return {
+          path: error.path?.join('.'),
+          code: error.extensions?.code,
+          dependency: failedDependency(original),
+          message: original instanceof Error ? original.message : String(original),
+          // A stack only helps for bugs, not for a dependency that is down or slow.
+          stack: original instanceof Error && !failedDependency(original) && !(original instanceof DeadlineExceededError) ? original.stack : undefined,
+        };
+      }),
+    },
+    'graphql request failed',
+  );
+}
+
 export function requestLoggingPlugin(logger: Logger): ApolloServerPlugin<GraphQLContext> {
   return {
     async requestDidStart({ contextValue }) {
@@ -20,29 +54,7 @@ export function requestLoggingPlugin(logger: Logger): ApolloServerPlugin<GraphQL
           response.http.headers.set('x-request-id', contextValue.requestId);
         },
         async didEncounterErrors({ errors, operationName }) {
-          const serious = errors.filter((error) => !CLIENT_CODES.has(String(error.extensions?.code ?? '')));
-          if (serious.length === 0) return;
-          logger.error(
-            {
-              requestId: contextValue.requestId,
-              operationName,
-              userId: contextValue.viewer?.id,
-              errors: serious.map((error) => {
-                const unwrapped = unwrapResolverError(error);
-                // Services attach the infrastructure failure behind a coded error as originalError.
-                const original = unwrapped instanceof GraphQLError && unwrapped.originalError ? unwrapped.originalError : unwrapped;
-                return {
-                  path: error.path?.join('.'),
-                  code: error.extensions?.code,
-                  dependency: failedDependency(original),
-                  message: original instanceof Error ? original.message : String(original),
-                  // A stack only helps for bugs, not for a dependency that is down or slow.
-                  stack: original instanceof Error && !failedDependency(original) && !(original instanceof DeadlineExceededError) ? original.stack : undefined,
-                };
-              }),
-            },
-            'graphql request failed',
-          );
+          logRequestFailures(logger, { requestId: contextValue.requestId, operationName, userId: contextValue.viewer?.id, errors });
         },
       };
     },
