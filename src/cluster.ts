@@ -42,6 +42,9 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
   const { logger } = options;
   const aggregator = new AggregatorRegistry();
   let stopping = false;
+  // Each worker accepts its own connections. With the default round-robin, the primary accepts
+  // and hands sockets over, and a socket whose worker died mid-hand-over was held open, unanswered.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
 
   cluster.on('message', (worker: Worker, message: FromWorker) => {
     if (message?.type !== 'coupon:metrics-request') return;
@@ -51,6 +54,11 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
     );
   });
 
+  /**
+   * Starts one worker; resolves with its port once it listens, rejects with the one line it
+   * reported when it could not start (configuration, port, dependency). A worker that dies
+   * after that is replaced.
+   */
   const fork = () =>
     new Promise<number>((resolve, reject) => {
       const worker = cluster.fork(options.env);
@@ -65,20 +73,28 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
       });
       worker.once('exit', (code, signal) => {
         if (!ready) {
-          reject(new Error(`worker exited during start-up (${signal ?? `code ${code}`})`));
+          reject(new Error(`a worker exited during start-up (${signal ?? `code ${code}`})`));
           return;
         }
         if (stopping) return;
         logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a replacement');
-        setTimeout(() => {
-          if (stopping) return;
-          fork().then(
-            () => logger.info('replacement worker ready'),
-            (error: Error) => logger.error({ err: error.message }, 'replacement worker failed to start'),
-          );
-        }, RESPAWN_DELAY_MS);
+        replace(RESPAWN_DELAY_MS);
       });
     });
+
+  /** Keeps trying, backing off to 30 s, so a dependency that is down for a while costs no worker for good. */
+  const replace = (delayMs: number) => {
+    setTimeout(() => {
+      if (stopping) return;
+      fork().then(
+        () => logger.info('replacement worker ready'),
+        (error: Error) => {
+          logger.error({ err: error.message, retryInMs: Math.min(delayMs * 2, 30_000) }, 'replacement worker failed to start');
+          replace(Math.min(delayMs * 2, 30_000));
+        },
+      );
+    }, delayMs);
+  };
 
   const stop = async () => {
     stopping = true;

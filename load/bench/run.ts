@@ -12,6 +12,7 @@
  *   --claims   sold-out claims per round (the reference answers as many)
  *   --wins     winning claims, measured once (each needs a new user and a MongoDB write)
  *   --workers  the service's WORKERS
+ *   --node-options  the service's NODE_OPTIONS, e.g. '--max-semi-space-size=32'
  *   --quick    sold out against the reference only, no report file: for trying a change
  */
 import { spawn } from 'node:child_process';
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     quick: { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
+    'node-options': { type: 'string', default: '' },
     rounds: { type: 'string', default: '3' },
   },
 });
@@ -181,7 +183,7 @@ interface Comparison {
  */
 async function compareWithReference(withWins: boolean): Promise<Comparison> {
   const [service, reference] = await Promise.all([
-    startServiceProcess({ logFile: path.join(RESULTS_DIR, 'bench-service.log'), env: { WORKERS: args.workers } }),
+    startServiceProcess({ logFile: path.join(RESULTS_DIR, 'bench-service.log'), env: { WORKERS: args.workers, NODE_OPTIONS: args['node-options'] } }),
     startReference(),
   ]);
   try {
