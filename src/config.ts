@@ -45,6 +45,7 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3000).default(2000),
   GROUP_COMMIT_WINDOW_MS: z.coerce.number().int().min(0).max(100).default(3),
   GROUP_COMMIT_MAX_BATCH: z.coerce.number().int().min(1).max(10000).default(500),
+  GROUP_COMMIT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(2),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   // GraphQL requests processed at once (0 = no limit); the rest queue for at most
   // MAX_QUEUE_WAIT_MS, then hear SERVICE_UNAVAILABLE, so a burst beyond capacity is answered in time.
@@ -80,6 +81,8 @@ export interface Config {
   requestTimeoutMs: number;
   groupCommitWindowMs: number;
   groupCommitMaxBatch: number;
+  /** Group-commit batches written at once; more wait in the queue and go out together. */
+  groupCommitMaxInFlight: number;
   reconcileIntervalMs: number;
   /** GraphQL requests processed at once; 0 turns admission off. */
   maxConcurrentRequests: number;
@@ -137,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     groupCommitWindowMs: e.GROUP_COMMIT_WINDOW_MS,
     groupCommitMaxBatch: e.GROUP_COMMIT_MAX_BATCH,
+    groupCommitMaxInFlight: e.GROUP_COMMIT_MAX_IN_FLIGHT,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
     maxQueueWaitMs: e.MAX_QUEUE_WAIT_MS,

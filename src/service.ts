@@ -100,6 +100,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const writer = new IssuanceWriter(models, {
     windowMs: settings.groupCommitWindowMs,
     maxBatch: settings.groupCommitMaxBatch,
+    maxConcurrentBatches: settings.groupCommitMaxInFlight,
     onBatch: (size, waitedMs, durationMs, failed) => {
       metrics.batchSize.observe(size);
       metrics.batchWaitSeconds.observe(waitedMs / 1000);

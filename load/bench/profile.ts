@@ -16,6 +16,7 @@ const LAYERS: Array<[string, (url: string, fn: string) => boolean]> = [
   ['GraphQL parse (graphql/language)', (url) => url.includes('/node_modules/graphql/language/')],
   ['GraphQL validate (graphql/validation)', (url) => url.includes('/node_modules/graphql/validation/')],
   ['GraphQL execute (graphql/execution)', (url) => url.includes('/node_modules/graphql/execution/')],
+  ['GraphQL compiled execution (graphql-jit)', (url) => url.includes('/node_modules/graphql-jit/')],
   ['GraphQL other (types, utilities)', (url) => url.includes('/node_modules/graphql/')],
   ['request limits (graphql-armor)', (url) => url.includes('/node_modules/@escape.tech/')],
   ['Apollo Server pipeline', (url) => url.includes('/node_modules/@apollo/') || url.includes('/node_modules/@graphql-tools/')],

@@ -13,6 +13,7 @@
  *   --wins     winning claims, measured once (each needs a new user and a MongoDB write)
  *   --workers  the service's WORKERS
  *   --node-options  the service's NODE_OPTIONS, e.g. '--max-semi-space-size=32'
+ *   --env NAME=value  more service configuration (repeatable), e.g. GROUP_COMMIT_MAX_IN_FLIGHT=1
  *   --quick    sold out against the reference only, no report file: for trying a change
  */
 import { spawn } from 'node:child_process';
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
     'node-options': { type: 'string', default: '' },
+    env: { type: 'string', multiple: true, default: [] },
     rounds: { type: 'string', default: '3' },
   },
 });
@@ -48,6 +50,8 @@ const claims = Number(args.claims);
 const connections = Number(args.connections);
 const rounds = Number(args.rounds);
 const wins = Number(args.wins);
+/** Extra service configuration, `--env NAME=value` (repeatable). */
+const serviceEnv = Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
 
 interface Measured {
   requestsPerSecond: number;
@@ -183,7 +187,7 @@ interface Comparison {
  */
 async function compareWithReference(withWins: boolean): Promise<Comparison> {
   const [service, reference] = await Promise.all([
-    startServiceProcess({ logFile: path.join(RESULTS_DIR, 'bench-service.log'), env: { WORKERS: args.workers, NODE_OPTIONS: args['node-options'] } }),
+    startServiceProcess({ logFile: path.join(RESULTS_DIR, 'bench-service.log'), env: { WORKERS: args.workers, NODE_OPTIONS: args['node-options'], ...serviceEnv } }),
     startReference(),
   ]);
   try {
@@ -246,7 +250,7 @@ async function measurePhase(service: ServiceProcess, name: string, run: () => Pr
 }
 
 async function benchBreakdown(): Promise<Breakdown> {
-  const service = await startServiceProcess({ entry: 'load/bench/instrumented-service.ts', ipc: true, logFile: path.join(RESULTS_DIR, 'bench-instrumented.log') });
+  const service = await startServiceProcess({ entry: 'load/bench/instrumented-service.ts', ipc: true, logFile: path.join(RESULTS_DIR, 'bench-instrumented.log'), env: serviceEnv });
   try {
     const couponId = await createCoupon(service, { name: 'Bench (instrumented)', totalQuantity: STOCK });
     const goneId = await createCoupon(service, { name: 'Bench (instrumented, gone)', totalQuantity: 1 });
@@ -306,7 +310,7 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
   return [
     '# Claim benchmark',
     '',
-    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Node ${process.version}, service WORKERS=${args.workers}. Command: \`${command}\``,
+    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores, Node ${process.version}, service WORKERS=${args.workers}${args.env.length ? ` ${args.env.join(' ')}` : ''}. Command: \`${command}\``,
     '',
     `Distinct users over ${connections} keep-alive connections (autocannon), after ${WARMUP_CLAIMS} warm-up claims. "wins": ${wins} claims on a`,
     'coupon large enough that every claim is ISSUED (Redis script and MongoDB group commit every time);',
@@ -328,9 +332,9 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     '',
     "## Where a claim's time goes (instrumented run)",
     '',
-    'The same loads against a bench-only build (load/bench/instrumented-service.ts) that times each stage. Wall',
-    `time in ms per claim (mean and p99); stages nest (http contains jwt and resolver; resolver contains redis and durable)`,
-    `and include waiting for the event loop under ${connections} concurrent claims.`,
+    'The same loads against a bench-only build (load/bench/instrumented-service.ts) that times each stage, in one',
+    'process (WORKERS does not apply), with the same other settings. Wall time in ms per claim (mean and p99); stages',
+    `nest (http contains jwt and resolver; resolver contains redis and durable) and include waiting for the event loop under ${connections} concurrent claims.`,
     '',
     '| stage | wins mean | wins p99 | sold out mean | sold out p99 | what |',
     '|---|---:|---:|---:|---:|---|',
