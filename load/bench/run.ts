@@ -344,7 +344,7 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     stageRow('redis', 'redis', 'claim script round trip'),
     stageRow('durable', 'durable', 'waiting for the group commit to acknowledge the issuance'),
     '',
-    `Mean outside jwt and resolver (body read, Apollo pipeline with cached parse/validate, execution, serialisation, queueing): wins **${f2(outside(breakdown.wins))} ms**, sold out **${f2(outside(breakdown.soldOut))} ms**.`,
+    `Mean outside jwt and resolver (body read, the GraphQL layer: the compiled document or Apollo's pipeline, serialisation, queueing): wins **${f2(outside(breakdown.wins))} ms**, sold out **${f2(outside(breakdown.soldOut))} ms**.`,
     '`durable` also counts writes still waiting after their claim answered SERVICE_UNAVAILABLE at the deadline.',
     `Group commit (wins): ${batches.length} batches, size mean ${f1(mean(batchSizes))} / p50 ${quantile(batchSizes, 0.5)} / max ${Math.max(0, ...batchSizes)}, bulkWrite mean ${f1(mean(batches.map((b) => b.ms)))} ms / p99 ${f1(quantile(batches.map((b) => b.ms), 0.99))} ms.`,
     '',
