@@ -8,9 +8,9 @@
  * execution instead of graphql-js's interpreter. On this machine that halves the GraphQL
  * layer's CPU per claim (`npm run bench` measures it).
  *
- * Anything unusual still goes through Apollo: other media types asked for in `accept`,
- * `extensions`, non-object variables, and any request-level error (invalid variables), so
- * clients see one behaviour whichever path answered.
+ * Anything unusual still goes through Apollo: other media types asked for in `accept`, persisted
+ * queries, non-object variables, and any request-level error (invalid variables), so clients see
+ * one behaviour whichever path answered.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
@@ -73,7 +73,9 @@ export function asPlainRequest(body: unknown, accept: string | undefined): Plain
   if (accept !== undefined && !ACCEPTED_MEDIA.has(accept.trim().toLowerCase())) return undefined;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   const { query, operationName, variables, extensions, ...rest } = body as Record<string, unknown>;
-  if (typeof query !== 'string' || extensions !== undefined || Object.keys(rest).length > 0) return undefined;
+  if (typeof query !== 'string' || Object.keys(rest).length > 0) return undefined;
+  // Client libraries send extensions such as clientLibrary, which Apollo ignores; APQ's persistedQuery it does not.
+  if (extensions !== undefined && (typeof extensions !== 'object' || extensions === null || 'persistedQuery' in extensions)) return undefined;
   if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
   if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
   return { query, operationName: operationName ?? undefined, variables: (variables ?? undefined) as Record<string, unknown> | undefined };

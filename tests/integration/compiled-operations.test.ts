@@ -121,6 +121,10 @@ describe('a document Apollo accepted is answered compiled, exactly as Apollo ans
       '@include and @skip driven by variables',
       () => ({ payload: { query: 'query($id: ID!, $full: Boolean!) { coupon(id: $id) { id name @include(if: $full) remaining @skip(if: $full) } }', variables: { id: openId, full: true } } }),
     ],
+    [
+      'extensions a client library adds (Apollo ignores them)',
+      () => ({ payload: { query: CLAIM, variables: { couponId: soldOutId }, extensions: { clientLibrary: { name: '@apollo/client', version: '4.0.0' } } }, headers: bearer(userToken('library')) }),
+    ],
     ['myIssuances with nested coupons', () => ({ payload: { query: 'query { myIssuances { id sequence coupon { name status } } }' }, headers: bearer(userToken('first-and-only')) })],
   ];
 
@@ -157,14 +161,16 @@ describe('requests the compiled path leaves to Apollo', () => {
     expect(first.status).toBe(400);
   });
 
-  test('another media type asked for in accept, and extensions', async () => {
+  test('another media type asked for in accept, and persisted-query extensions', async () => {
     const query = 'query { myIssuances { id } }';
     const graphqlResponse = await twice({ query }, { accept: 'application/graphql-response+json' });
     expect(graphqlResponse.paths).toEqual(['apollo', 'apollo']);
     expect(graphqlResponse.second.contentType).toMatch(/^application\/graphql-response\+json/);
-    const withExtensions = await twice({ query, extensions: { clientLibrary: 'test' } });
-    expect(withExtensions.paths).toEqual(['apollo', 'apollo']);
+    const persisted = await twice({ query, extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } });
+    expect(persisted.paths).toEqual(['apollo', 'apollo']);
+    expect(persisted.second.body).toBe(persisted.first.body);
   });
+
 
   test('introspection stays with Apollo', async () => {
     const { paths } = await twice({ query: '{ __schema { queryType { name } } }' });
