@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../../src/config';
 
 const message = (env: Record<string, string>) => {
@@ -43,6 +44,22 @@ describe('configuration', () => {
     const text = message(env);
     expect(text).toMatch(expected);
     expect(text).not.toContain('\n');
+  });
+
+  test('WORKERS is a whole number or auto (one per core), and 1 by default', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ WORKERS: '3' }).workers).toBe(3);
+    expect(loadConfig({ WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    for (const bad of ['0', '1.5', 'many', '257']) {
+      expect(message({ WORKERS: bad })).toBe('configuration error: WORKERS must be a whole number from 1 to 256, or auto');
+    }
+  });
+
+  test('the compiled-document cache and the group commit are bounded, with one line naming the variable', () => {
+    expect(loadConfig({})).toMatchObject({ compiledOperationsMax: 500, groupCommitMaxInFlight: 2 });
+    expect(loadConfig({ COMPILED_OPERATIONS_MAX: '0' }).compiledOperationsMax).toBe(0);
+    expect(message({ COMPILED_OPERATIONS_MAX: '-1' })).toMatch(/^configuration error: COMPILED_OPERATIONS_MAX/);
+    expect(message({ GROUP_COMMIT_MAX_IN_FLIGHT: '0' })).toMatch(/^configuration error: GROUP_COMMIT_MAX_IN_FLIGHT/);
   });
 
   test('empty strings count as unset', () => {
