@@ -280,6 +280,7 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     `| ${label} | ${m.requestsPerSecond.toFixed(0)} | ${m.latency.p50} | ${m.latency.p90} | ${m.latency.p99} | ${m.latency.max} | ${m.errors} | ${m.timeouts} | ${m.non2xx} | ${m.graphqlErrors} | ${m.unexpected} |`;
   const reference = median(comparison.reference);
   const soldOut = median(comparison.soldOut);
+  const perRound = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} (${m.cpuMicrosPerRequest?.toFixed(0) ?? '?'})`;
   const stageRow = (label: string, stage: Stage, note: string) => {
     const cells = [breakdown.wins, breakdown.soldOut].map((phase) => {
       const values = phase.stages[stage];
@@ -326,7 +327,9 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     row('reference Apollo Server, constant resolver', reference),
     row('coupon service, claimCoupon, wins', comparison.wins),
     '',
-    `Rounds (req/s, sold out / reference): ${comparison.soldOut.map((m, i) => `${m.requestsPerSecond.toFixed(0)} / ${comparison.reference[i]!.requestsPerSecond.toFixed(0)}`).join(', ')}.`,
+    `Rounds, sold out / reference, req/s (µs of server CPU per request): ${comparison.soldOut
+      .map((m, i) => `${perRound(m)} / ${perRound(comparison.reference[i]!)}`)
+      .join(', ')}.`,
     '',
     `**Ratio claim/reference (throughput, medians): sold out ${(soldOut.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}, wins ${(comparison.wins.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}.**`,
     '',
