@@ -24,6 +24,11 @@ type FromPrimary = { type: 'coupon:metrics-response'; id: number; body?: string;
 const WORKER_STOP_MS = 9_500;
 /** Pause before replacing a worker that died, so a crash loop does not spin. */
 const RESPAWN_DELAY_MS = 1_000;
+/** Tries per worker at start-up when it dies without saying why (killed, out of memory). */
+const START_ATTEMPTS = 3;
+
+/** A worker exited before it listened without reporting a reason: worth another try, unlike a reported one. */
+class CrashedWhileStarting extends Error {}
 
 export interface Supervisor {
   port: number;
@@ -73,7 +78,7 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
       });
       worker.once('exit', (code, signal) => {
         if (!ready) {
-          reject(new Error(`a worker exited during start-up (${signal ?? `code ${code}`})`));
+          reject(new CrashedWhileStarting(`a worker exited during start-up (${signal ?? `code ${code}`})`));
           return;
         }
         if (stopping) return;
@@ -114,8 +119,19 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
     );
   };
 
+  /** One worker of the initial start: a reported failure (configuration, port, dependency) ends the start at once. */
+  const start = async (attempt = 1): Promise<number> => {
+    try {
+      return await fork();
+    } catch (error) {
+      if (!(error instanceof CrashedWhileStarting) || attempt >= START_ATTEMPTS || stopping) throw error;
+      logger.error({ err: error.message, attempt }, 'worker crashed while starting; starting it again');
+      return start(attempt + 1);
+    }
+  };
+
   try {
-    const ports = await Promise.all(Array.from({ length: options.count }, fork));
+    const ports = await Promise.all(Array.from({ length: options.count }, () => start()));
     return { port: ports[0]!, stop };
   } catch (error) {
     await stop();

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
 import type { Models } from '../../src/mongo/models';
+import { freePort } from '../../src/infra/embedded';
 import { healthStatus, runUntilExit, startChildService, type ChildService } from '../support/child-service';
 import { createCoupon } from '../support/graphql';
 import { adminToken, startStack, userToken, type Stack } from '../support/stack';
@@ -177,6 +178,48 @@ test('SIGTERM to the primary stops every worker gracefully and the primary exits
   expect(service.logLines(/worker died/)).toEqual([]);
 
   await expectNoOversellNoDoubleNothingLost(mongo.models, couponId, 100, (await claims).flat());
+});
+
+/**
+ * Worker processes of the service on `port`: processes running src/main.ts started with that PORT
+ * whose parent was too (tsx's esbuild helper also inherits the environment, but runs no main.ts).
+ */
+function workersOnPort(port: number): number[] {
+  const runsMain = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/main.ts');
+    } catch {
+      return false;
+    }
+  };
+  const startedWith = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`PORT=${port}`);
+    } catch {
+      return false;
+    }
+  };
+  return fs
+    .readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => startedWith(pid) && runsMain(pid) && isRunning(pid) && startedWith(Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])));
+}
+
+test('a worker killed while the service starts is started again, and the start succeeds', async () => {
+  const port = await freePort();
+  const starting = startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, port, env: { WORKERS: '2', LOG_LEVEL: 'info' } });
+  // A worker takes over a second to connect and listen; the first one seen is killed well before.
+  let victim: number | undefined;
+  await within(20_000, 'a worker process', async () => (victim = workersOnPort(port)[0]) !== undefined, 10);
+  process.kill(victim!, 'SIGKILL');
+  const service = await starting;
+  started.push(service);
+  await within(30_000, 'all workers ready', async () => service.logLines(/^coupon service ready$/).length === 1);
+  expect(service.logLines(/^worker crashed while starting; starting it again$/)).toHaveLength(1);
+  expect(workerPids(service.pid)).toHaveLength(2);
+  expect(workerPids(service.pid)).not.toContain(victim);
+  expect(await healthStatus(service.url)).toBe(200);
 });
 
 test('with WORKERS=2, a port already in use stops the start with one line naming PORT and a non-zero exit', async () => {
