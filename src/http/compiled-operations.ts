@@ -1,12 +1,12 @@
 /**
  * Compiled execution for the documents clients send over and over (a drop is one claim document
  * sent by everyone). Apollo stays the door for every new document: it parses and validates it
- * under the full rules (request limits, one claim per operation), and once it has accepted one,
- * the plugin below compiles it with graphql-jit. From then on the HTTP handler answers that exact
- * text itself: the same context, resolvers, error formatting and request log, without Apollo's
- * per-request pipeline (query hashing, content negotiation, plugin hooks) and with compiled
- * execution instead of graphql-js's interpreter. On this machine that halves the GraphQL
- * layer's CPU per claim (`npm run bench` measures it).
+ * under the full rules (request limits, one claim per operation), and once it has accepted one
+ * twice, the plugin below compiles it with graphql-jit. From then on the HTTP handler answers
+ * that exact text itself: the same context, resolvers, error formatting and request log, without
+ * Apollo's per-request pipeline (query hashing, content negotiation, plugin hooks) and with
+ * compiled execution instead of graphql-js's interpreter. On this machine that halves the
+ * GraphQL layer's CPU per claim (`npm run bench` measures it).
  *
  * Anything unusual still goes through Apollo: other media types asked for in `accept`, persisted
  * queries, non-object variables, and any request-level error (invalid variables), so clients see
@@ -19,12 +19,15 @@ import { LRUCache } from 'lru-cache';
 
 export class CompiledOperations {
   private readonly cache: LRUCache<string, CompiledQuery>;
+  /** Documents accepted once so far, not yet compiled. */
+  private readonly seenOnce: LRUCache<string, true>;
 
   constructor(
     private readonly schema: GraphQLSchema,
     maxDocuments: number,
   ) {
     this.cache = new LRUCache({ max: Math.max(maxDocuments, 1) });
+    this.seenOnce = new LRUCache({ max: Math.max(maxDocuments, 1) * 4 });
   }
 
   /** The compiled form of a document Apollo has accepted with this text and operation name. */
@@ -33,15 +36,21 @@ export class CompiledOperations {
   }
 
   /**
-   * Compiles a document Apollo has parsed and validated. Subscriptions, and operations whose
-   * root is not plain fields (introspection, fragments), stay with Apollo: rare, and not worth a
-   * second execution engine's corner cases.
+   * Compiles a document Apollo has parsed and validated, the second time it does. Compiling costs
+   * about ten parses, so a client that makes every document new (a varying comment) must not make
+   * the service compile; a document sent twice is one clients really use. Subscriptions, and
+   * operations whose root is not plain fields (introspection, fragments), stay with Apollo: rare,
+   * and not worth a second execution engine's corner cases.
    */
   learn(source: string, operationName: string | undefined, document: DocumentNode, operation: OperationDefinitionNode): void {
     if (operation.operation === OperationTypeNode.SUBSCRIPTION) return;
     if (!operation.selectionSet.selections.every((s) => s.kind === Kind.FIELD && !s.name.value.startsWith('__'))) return;
     const key = keyOf(source, operationName);
     if (this.cache.has(key)) return;
+    if (!this.seenOnce.delete(key)) {
+      this.seenOnce.set(key, true);
+      return;
+    }
     const compiled = compileQuery(this.schema, document, operationName);
     if (isCompiledQuery(compiled)) this.cache.set(key, compiled);
   }

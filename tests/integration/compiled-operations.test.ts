@@ -1,8 +1,8 @@
 /**
  * Documents Apollo has accepted are answered from their compiled form (src/http/compiled-operations.ts).
- * Clients must not be able to tell: every request here is sent twice, the first answer comes from
- * Apollo (which learns the document), the second from the compiled path, and status, content type
- * and body must be identical.
+ * Clients must not be able to tell: every request here is sent three times; Apollo answers the first
+ * two (and compiles the document), the compiled path the third, and the last two answers must have
+ * the same status, content type and body.
  */
 import http from 'node:http';
 import type { RunningService } from '../../src/service';
@@ -52,18 +52,20 @@ async function answeredBy(): Promise<Record<string, number>> {
 let sent = 0;
 
 /**
- * Sends the same request twice; says which path answered each time. A comment makes each
- * document new to the service (documents are told apart by their exact text).
+ * Sends the same request three times; says which path answered each time. Apollo answers the
+ * first two (a document is compiled once it has been accepted twice), the compiled form the third.
+ * A comment makes each document new to the service (documents are told apart by their exact text).
  */
-async function twice(request: { query: string } & Record<string, unknown>, headers: Record<string, string> = {}) {
+async function thrice(request: { query: string } & Record<string, unknown>, headers: Record<string, string> = {}) {
   const payload = { ...request, query: `${request.query}\n# request ${++sent}` };
-  const before = await answeredBy();
-  const first = await post(payload, headers);
-  const middle = await answeredBy();
-  const second = await post(payload, headers);
-  const after = await answeredBy();
-  const path = (from: Record<string, number>, to: Record<string, number>) => ((to.compiled ?? 0) > (from.compiled ?? 0) ? 'compiled' : 'apollo');
-  return { first, second, paths: [path(before, middle), path(middle, after)] };
+  const answers: RawAnswer[] = [];
+  const paths: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const before = (await answeredBy()).compiled ?? 0;
+    answers.push(await post(payload, headers));
+    paths.push(((await answeredBy()).compiled ?? 0) > before ? 'compiled' : 'apollo');
+  }
+  return { first: answers[0]!, apollo: answers[1]!, compiled: answers[2]!, paths };
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -130,50 +132,50 @@ describe('a document Apollo accepted is answered compiled, exactly as Apollo ans
 
   test.each(cases)('%s', async (_label, make) => {
     const { payload, headers } = make();
-    const { first, second, paths } = await twice(payload, headers);
-    expect(paths).toEqual(['apollo', 'compiled']);
-    expect({ ...second, requestId: undefined }).toEqual({ ...first, requestId: undefined });
-    expect(second.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    const { apollo, compiled, paths } = await thrice(payload, headers);
+    expect(paths).toEqual(['apollo', 'apollo', 'compiled']);
+    expect({ ...compiled, requestId: undefined }).toEqual({ ...apollo, requestId: undefined });
+    expect(compiled.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  test('a win, then the same user again: ISSUED from Apollo, ALREADY_ISSUED with the same issuance compiled', async () => {
-    const { first, second, paths } = await twice({ query: CLAIM, variables: { couponId: openId } }, bearer(userToken('winner')));
-    expect(paths).toEqual(['apollo', 'compiled']);
+  test('a win, then the same user again: ISSUED, then ALREADY_ISSUED with the same issuance from both paths', async () => {
+    const { first, apollo, compiled, paths } = await thrice({ query: CLAIM, variables: { couponId: openId } }, bearer(userToken('winner')));
+    expect(paths).toEqual(['apollo', 'apollo', 'compiled']);
     const won = JSON.parse(first.body).data.claimCoupon;
-    const again = JSON.parse(second.body).data.claimCoupon;
     expect(won.status).toBe('ISSUED');
-    expect(again).toEqual({ ...won, status: 'ALREADY_ISSUED' });
+    expect(JSON.parse(apollo.body).data.claimCoupon).toEqual({ ...won, status: 'ALREADY_ISSUED' });
+    expect(compiled.body).toBe(apollo.body);
   });
 });
 
 describe('requests the compiled path leaves to Apollo', () => {
-  test('invalid variables: Apollo answers both times (400, BAD_USER_INPUT)', async () => {
-    const { first, second, paths } = await twice({ query: 'query($id: ID!) { coupon(id: $id) { id name } }', variables: {} });
-    expect(paths).toEqual(['apollo', 'apollo']);
+  test('invalid variables: Apollo answers every time (400, BAD_USER_INPUT)', async () => {
+    const { first, compiled, paths } = await thrice({ query: 'query($id: ID!) { coupon(id: $id) { id name } }', variables: {} });
+    expect(paths).toEqual(['apollo', 'apollo', 'apollo']);
     expect(first.status).toBe(400);
-    expect(second).toEqual({ ...first, requestId: second.requestId });
+    expect(compiled).toEqual({ ...first, requestId: compiled.requestId });
   });
 
   test('a document that failed validation is never compiled', async () => {
     const twoClaims = `mutation { a: claimCoupon(couponId: "${UNKNOWN}") { status } b: claimCoupon(couponId: "${UNKNOWN}") { status } }`;
-    const { first, paths } = await twice({ query: twoClaims }, bearer(userToken('greedy')));
-    expect(paths).toEqual(['apollo', 'apollo']);
+    const { first, paths } = await thrice({ query: twoClaims }, bearer(userToken('greedy')));
+    expect(paths).toEqual(['apollo', 'apollo', 'apollo']);
     expect(first.status).toBe(400);
   });
 
   test('another media type asked for in accept, and persisted-query extensions', async () => {
     const query = 'query { myIssuances { id } }';
-    const graphqlResponse = await twice({ query }, { accept: 'application/graphql-response+json' });
-    expect(graphqlResponse.paths).toEqual(['apollo', 'apollo']);
-    expect(graphqlResponse.second.contentType).toMatch(/^application\/graphql-response\+json/);
-    const persisted = await twice({ query, extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } });
-    expect(persisted.paths).toEqual(['apollo', 'apollo']);
-    expect(persisted.second.body).toBe(persisted.first.body);
+    const graphqlResponse = await thrice({ query }, { accept: 'application/graphql-response+json' });
+    expect(graphqlResponse.paths).toEqual(['apollo', 'apollo', 'apollo']);
+    expect(graphqlResponse.compiled.contentType).toMatch(/^application\/graphql-response\+json/);
+    const persisted = await thrice({ query, extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } });
+    expect(persisted.paths).toEqual(['apollo', 'apollo', 'apollo']);
+    expect(persisted.compiled.body).toBe(persisted.first.body);
   });
 
 
   test('introspection stays with Apollo', async () => {
-    const { paths } = await twice({ query: '{ __schema { queryType { name } } }' });
-    expect(paths).toEqual(['apollo', 'apollo']);
+    const { paths } = await thrice({ query: '{ __schema { queryType { name } } }' });
+    expect(paths).toEqual(['apollo', 'apollo', 'apollo']);
   });
 });
