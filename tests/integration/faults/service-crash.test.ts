@@ -15,9 +15,11 @@ let stack: Stack;
 let service: ChildService | undefined;
 let mongo: { models: Models; close: () => Promise<void> };
 let redis: Redis;
-// A longer group-commit window (default 3 ms) keeps each batch of reservations unwritten for
-// 50 ms, so the kill reliably lands while some are; it changes when writes happen, not how.
-const env = { RECONCILE_INTERVAL_MS: '200', GROUP_COMMIT_WINDOW_MS: '50' };
+// Small batches, one in flight at a time, after a longer window (default 3 ms): at any moment at
+// most one batch of 10 has been sent and the other reservations wait in the queue, so the kill
+// reliably lands while some are unwritten (a batch already sent is still written by MongoDB after
+// the kill). This changes when writes happen, not how.
+const env = { RECONCILE_INTERVAL_MS: '200', GROUP_COMMIT_WINDOW_MS: '50', GROUP_COMMIT_MAX_BATCH: '10', GROUP_COMMIT_MAX_IN_FLIGHT: '1' };
 
 beforeAll(async () => {
   stack = await startStack();
