@@ -35,28 +35,30 @@ async function startWorkers(count: number, env: Record<string, string> = {}): Pr
   return service;
 }
 
-/** The workers: the primary's child processes running src/main.ts (cluster.fork keeps tsx's --import). */
-function workerPids(primaryPid: number): number[] {
-  const read = (file: string) => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const tasks = fs.readdirSync(`/proc/${primaryPid}/task`);
-  const children = tasks.flatMap((task) => read(`/proc/${primaryPid}/task/${task}/children`).split(' ').filter(Boolean).map(Number));
-  return children.filter((pid) => read(`/proc/${pid}/cmdline`).includes('src/main.ts') && isRunning(pid));
+/** A /proc file's text; empty once the process is gone. */
+function readProc(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
-/** [state, CPU time in clock ticks] from /proc/<pid>/stat; undefined once the process is gone. */
-function procStat(pid: number): { state: string; cpuTicks: number } | undefined {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-    return { state: fields[0]!, cpuTicks: Number(fields[11]) + Number(fields[12]) };
-  } catch {
-    return undefined;
-  }
+const runsMain = (pid: number) => readProc(`/proc/${pid}/cmdline`).includes('src/main.ts');
+
+/** The workers: the primary's child processes running src/main.ts (cluster.fork keeps tsx's --import). */
+function workerPids(primaryPid: number): number[] {
+  const tasks = fs.readdirSync(`/proc/${primaryPid}/task`);
+  const children = tasks.flatMap((task) => readProc(`/proc/${primaryPid}/task/${task}/children`).split(' ').filter(Boolean).map(Number));
+  return children.filter((pid) => runsMain(pid) && isRunning(pid));
+}
+
+/** State, parent and CPU time in clock ticks from /proc/<pid>/stat; undefined once the process is gone. */
+function procStat(pid: number): { state: string; parent: number; cpuTicks: number } | undefined {
+  const stat = readProc(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  const fields = stat.replace(/^.*\) /s, '').split(' ');
+  return { state: fields[0]!, parent: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 const isRunning = (pid: number) => (procStat(pid)?.state ?? 'Z') !== 'Z';
 
@@ -185,25 +187,12 @@ test('SIGTERM to the primary stops every worker gracefully and the primary exits
  * whose parent was too (tsx's esbuild helper also inherits the environment, but runs no main.ts).
  */
 function workersOnPort(port: number): number[] {
-  const runsMain = (pid: number) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/main.ts');
-    } catch {
-      return false;
-    }
-  };
-  const startedWith = (pid: number) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`PORT=${port}`);
-    } catch {
-      return false;
-    }
-  };
+  const startedWith = (pid: number) => readProc(`/proc/${pid}/environ`).split('\0').includes(`PORT=${port}`);
   return fs
     .readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
-    .filter((pid) => startedWith(pid) && runsMain(pid) && isRunning(pid) && startedWith(Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])));
+    .filter((pid) => startedWith(pid) && runsMain(pid) && isRunning(pid) && startedWith(procStat(pid)?.parent ?? 0));
 }
 
 test('a worker killed while the service starts is started again, and the start succeeds', async () => {
