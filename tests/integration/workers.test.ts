@@ -5,15 +5,14 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
-import type { Models } from '../../src/mongo/models';
 import { freePort } from '../../src/infra/embedded';
 import { healthStatus, runUntilExit, startChildService, type ChildService } from '../support/child-service';
 import { createCoupon } from '../support/graphql';
 import { adminToken, startStack, userToken, type Stack } from '../support/stack';
-import { claimLikeAClient, expectConverges, expectNoOversellNoDoubleNothingLost, finalAnswers, openModels, summarize, within, type ClaimAnswer } from './faults/contract';
+import { claimLikeAClient, expectConverges, expectNoOversellNoDoubleNothingLost, finalAnswers, openModels, summarize, within, type ClaimAnswer, type MongoView } from './faults/contract';
 
 let stack: Stack;
-let mongo: { models: Models; close: () => Promise<void> };
+let mongo: MongoView;
 const started: ChildService[] = [];
 
 beforeAll(async () => {

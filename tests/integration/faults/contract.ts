@@ -1,13 +1,16 @@
 /**
- * What every fault test checks at the end: the contract's guarantees, read from MongoDB itself
- * and from the live service. Shared by the tests in this folder; not a test file.
+ * What every fault test starts from and checks at the end: a service run as a child process on
+ * servers of the test's own, and the contract's guarantees, read from MongoDB itself and from the
+ * live service. Shared by the tests in this folder; not a test file.
  */
 import http from 'node:http';
 import { Types } from 'mongoose';
 import { connectMongo } from '../../../src/mongo/connection';
 import { registerModels, type Models } from '../../../src/mongo/models';
 import { createLogger } from '../../../src/logger';
+import { startChildService, type ChildService } from '../../support/child-service';
 import { CLAIM, COUPON, errorCode, type GraphQLReply } from '../../support/graphql';
+import { startStack, type Stack } from '../../support/stack';
 
 export interface ClaimAnswer {
   user: string;
@@ -92,9 +95,40 @@ export async function claimLikeAClient(
 export const finalAnswers = (attempts: ClaimAnswer[][]) => attempts.map((tries) => tries.at(-1)!);
 
 /** A mongoose connection of the test's own, with the service's models. */
-export async function openModels(mongoUri: string): Promise<{ models: Models; close: () => Promise<void> }> {
+/** The test's own connection to the service's MongoDB, to read what is really stored. */
+export interface MongoView {
+  models: Models;
+  close: () => Promise<void>;
+}
+
+export async function openModels(mongoUri: string): Promise<MongoView> {
   const connection = await connectMongo(mongoUri, createLogger('silent'));
   return { models: registerModels(connection), close: () => connection.close() };
+}
+
+export interface FaultEnvironment {
+  stack: Stack;
+  service: ChildService;
+  mongo: MongoView;
+}
+
+/** A redis-server and MongoDB-compatible server of the test's own, the service on them as a child process, and a view of MongoDB. */
+export async function startFaultEnvironment(env: Record<string, string> = { RECONCILE_INTERVAL_MS: '200' }): Promise<FaultEnvironment> {
+  const stack = await startStack();
+  try {
+    const [service, mongo] = await Promise.all([startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env }), openModels(stack.mongo.url)]);
+    return { stack, service, mongo };
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+}
+
+/** Stops what startFaultEnvironment started; `service` is the one running now (a test may have started it again). */
+export async function stopFaultEnvironment(environment: Partial<FaultEnvironment>): Promise<void> {
+  await environment.service?.stop();
+  await environment.mongo?.close();
+  await environment.stack?.stop();
 }
 
 export async function storedIssuances(models: Models, couponId: string) {

@@ -3,29 +3,22 @@
  * answers), in the middle of a drop, then resumes (SIGCONT). The issuance write fails or hangs
  * mid-claim: nobody may hear ISSUED without the write, and no stock may be lost.
  */
-import type { Models } from '../../../src/mongo/models';
-import { healthStatus, startChildService, type ChildService } from '../../support/child-service';
+import { healthStatus, type ChildService } from '../../support/child-service';
 import { COUPON, createCoupon } from '../../support/graphql';
-import { adminToken, startStack, userToken, type Stack } from '../../support/stack';
-import { claimAs, expectConverges, expectNoOversellNoDoubleNothingLost, openModels, postGraphQL, storedIssuances, summarize, within, type ClaimAnswer } from './contract';
+import { adminToken, userToken, type Stack } from '../../support/stack';
+import { claimAs, expectConverges, expectNoOversellNoDoubleNothingLost, postGraphQL, startFaultEnvironment, stopFaultEnvironment, storedIssuances, summarize, within, type ClaimAnswer, type MongoView } from './contract';
 
 let stack: Stack;
 let service: ChildService;
-let mongo: { models: Models; close: () => Promise<void> };
+let mongo: MongoView;
 
 beforeAll(async () => {
-  stack = await startStack();
-  [service, mongo] = await Promise.all([
-    startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env: { RECONCILE_INTERVAL_MS: '200' } }),
-    openModels(stack.mongo.url),
-  ]);
+  ({ stack, service, mongo } = await startFaultEnvironment());
 });
 
 afterAll(async () => {
   stack?.mongo.signal('SIGCONT');
-  await service?.stop();
-  await mongo?.close();
-  await stack?.stop();
+  await stopFaultEnvironment({ stack, service, mongo });
 });
 
 test('while MongoDB stalls claims answer within 3 s and never a false ISSUED; after it resumes every reservation is persisted and stock converges', async () => {

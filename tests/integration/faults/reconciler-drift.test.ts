@@ -5,32 +5,25 @@
  */
 import { Redis } from 'ioredis';
 import { Types } from 'mongoose';
-import type { Models } from '../../../src/mongo/models';
 import { couponKeys } from '../../../src/redis/scripts';
-import { startChildService, type ChildService } from '../../support/child-service';
+import type { ChildService } from '../../support/child-service';
 import { createCoupon } from '../../support/graphql';
-import { adminToken, startStack, userToken, type Stack } from '../../support/stack';
-import { claimAs, expectConverges, expectNoOversellNoDoubleNothingLost, openModels, within, type ClaimAnswer } from './contract';
+import { adminToken, userToken, type Stack } from '../../support/stack';
+import { claimAs, expectConverges, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
 
 let stack: Stack;
 let service: ChildService;
-let mongo: { models: Models; close: () => Promise<void> };
+let mongo: MongoView;
 let redis: Redis;
 
 beforeAll(async () => {
-  stack = await startStack();
-  [service, mongo] = await Promise.all([
-    startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env: { RECONCILE_INTERVAL_MS: '200' } }),
-    openModels(stack.mongo.url),
-  ]);
+  ({ stack, service, mongo } = await startFaultEnvironment());
   redis = new Redis(stack.redis.url);
 });
 
 afterAll(async () => {
-  await service?.stop();
   redis?.disconnect();
-  await mongo?.close();
-  await stack?.stop();
+  await stopFaultEnvironment({ stack, service, mongo });
 });
 
 const repairsOf = async (kind: string) => {

@@ -4,30 +4,23 @@
  */
 import { Redis } from 'ioredis';
 import { startRedisServer, type EmbeddedServer } from '../../../src/infra/embedded';
-import type { Models } from '../../../src/mongo/models';
-import { healthStatus, startChildService, type ChildService } from '../../support/child-service';
+import { healthStatus, type ChildService } from '../../support/child-service';
 import { createCoupon } from '../../support/graphql';
-import { adminToken, startStack, userToken, type Stack } from '../../support/stack';
-import { claimLikeAClient, expectConverges, expectNoOversellNoDoubleNothingLost, finalAnswers, openModels, summarize, within } from './contract';
+import { adminToken, userToken, type Stack } from '../../support/stack';
+import { claimLikeAClient, expectConverges, expectNoOversellNoDoubleNothingLost, finalAnswers, startFaultEnvironment, stopFaultEnvironment, summarize, within, type MongoView } from './contract';
 
 let stack: Stack;
 let restarted: EmbeddedServer | undefined;
 let service: ChildService;
-let mongo: { models: Models; close: () => Promise<void> };
+let mongo: MongoView;
 
 beforeAll(async () => {
-  stack = await startStack();
-  [service, mongo] = await Promise.all([
-    startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env: { RECONCILE_INTERVAL_MS: '200' } }),
-    openModels(stack.mongo.url),
-  ]);
+  ({ stack, service, mongo } = await startFaultEnvironment());
 });
 
 afterAll(async () => {
-  await service?.stop();
+  await stopFaultEnvironment({ stack, service, mongo });
   await restarted?.stop();
-  await mongo?.close();
-  await stack?.stop();
 });
 
 /**

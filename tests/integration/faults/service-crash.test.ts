@@ -4,16 +4,15 @@
  */
 import { Redis } from 'ioredis';
 import { Types } from 'mongoose';
-import type { Models } from '../../../src/mongo/models';
 import { couponKeys } from '../../../src/redis/scripts';
 import { startChildService, type ChildService } from '../../support/child-service';
 import { createCoupon } from '../../support/graphql';
-import { adminToken, startStack, userToken, type Stack } from '../../support/stack';
-import { claimLikeAClient, expectConverges, expectNoOversellNoDoubleNothingLost, finalAnswers, openModels, storedIssuances, summarize, within, type ClaimAnswer } from './contract';
+import { adminToken, userToken, type Stack } from '../../support/stack';
+import { claimLikeAClient, expectConverges, expectNoOversellNoDoubleNothingLost, finalAnswers, startFaultEnvironment, stopFaultEnvironment, storedIssuances, summarize, within, type ClaimAnswer, type MongoView } from './contract';
 
 let stack: Stack;
 let service: ChildService | undefined;
-let mongo: { models: Models; close: () => Promise<void> };
+let mongo: MongoView;
 let redis: Redis;
 // Small batches, one in flight at a time, after a longer window (default 3 ms): at any moment at
 // most one batch of 10 has been sent and the other reservations wait in the queue, so the kill
@@ -22,16 +21,13 @@ let redis: Redis;
 const env = { RECONCILE_INTERVAL_MS: '200', GROUP_COMMIT_WINDOW_MS: '50', GROUP_COMMIT_MAX_BATCH: '10', GROUP_COMMIT_MAX_IN_FLIGHT: '1' };
 
 beforeAll(async () => {
-  stack = await startStack();
-  [service, mongo] = await Promise.all([startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env }), openModels(stack.mongo.url)]);
+  ({ stack, service, mongo } = await startFaultEnvironment(env));
   redis = new Redis(stack.redis.url);
 });
 
 afterAll(async () => {
-  await service?.stop();
   redis?.disconnect();
-  await mongo?.close();
-  await stack?.stop();
+  await stopFaultEnvironment({ stack, service, mongo });
 });
 
 test('after a kill -9 mid-drop and a restart, every ISSUED is in MongoDB, unwritten reservations are persisted, and the drop sells out exactly', async () => {
