@@ -31,7 +31,7 @@ export interface ServiceProcessOptions {
   env?: Record<string, string>;
   /** Node flags before the entry point, e.g. ['--cpu-prof']. */
   nodeArgs?: string[];
-  /** Entry point relative to the repository root; default src/main.ts. */
+  /** Entry point relative to the repository root; default src/main.ts. TypeScript runs through tsx, JavaScript as it is. */
   entry?: string;
   /** Where the service's stdout and stderr go. */
   logFile: string;
@@ -45,7 +45,9 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   const port = await freePort();
   fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = fs.openSync(options.logFile, 'w');
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.entry ?? 'src/main.ts'], {
+  const entry = options.entry ?? 'src/main.ts';
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, entry], {
     cwd: ROOT,
     stdio: options.ipc ? ['ignore', log, log, 'ipc'] : ['ignore', log, log],
     env: {
