@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const apollo = new ApolloServer<GraphQLContext>({ schema, csrfPrevention: true, includeStacktraceInErrorResponses: false });
   await apollo.start();
   // The resolver reads nothing from the context; it only has to have the service's shape.
-  const context = async (): Promise<GraphQLContext> => ({ services: {} as Services, clientIp: '127.0.0.1', requestId: 'reference' });
+  const context = (): GraphQLContext => ({ services: {} as Services, clientIp: '127.0.0.1', requestId: 'reference' });
   const graphql = createGraphQLHandler({ apollo, context, maxBodyBytes: 64 * 1024 });
   httpServer.on('request', (req, res) => {
     graphql(req, res, '', 2800).catch(() => res.destroy());

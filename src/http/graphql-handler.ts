@@ -42,7 +42,7 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<stri
 
 export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
-  context: (req: IncomingMessage) => Promise<GraphQLContext>;
+  context: (req: IncomingMessage) => GraphQLContext;
   maxBodyBytes: number;
   /** Documents Apollo has accepted, answered without its pipeline; with Apollo's formatting and request log. */
   compiled?: {
@@ -67,7 +67,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
   const runCompiled = async (req: IncomingMessage, request: PlainRequest): Promise<{ requestId: string; payload: string } | undefined> => {
     const compiled = options.compiled!.operations.find(request.query, request.operationName);
     if (!compiled) return undefined;
-    const context = await options.context(req);
+    const context = options.context(req);
     const result = await compiled.query(undefined, context, request.variables);
     if (!('data' in result)) return undefined;
     if (result.errors?.length) options.compiled!.onErrors(context, request.operationName, result.errors);
@@ -110,7 +110,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       const response = await withDeadline(
         options.apollo.executeHTTPGraphQLRequest({
           httpGraphQLRequest: { method: req.method!.toUpperCase(), headers, search, body },
-          context: () => options.context(req),
+          context: async () => options.context(req),
         }),
         deadlineMs,
         'graphql request',

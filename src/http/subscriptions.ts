@@ -62,7 +62,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
       connectionInitWaitTimeout: options.connectionInitTimeoutMs,
       onConnect: async (ctx) => {
         const authorization = ctx.connectionParams?.authorization;
-        const context = await buildContext(options.services, {
+        const context = buildContext(options.services, {
           authorization: typeof authorization === 'string' ? authorization : undefined,
           clientIp: ctx.extra.request.socket.remoteAddress ?? 'unknown',
           requestId: randomUUID(),
