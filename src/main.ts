@@ -108,8 +108,8 @@ function stopOnSignal(logger: Logger, stop: () => Promise<void>): void {
 
 function printDevTokens(secret: string, base: string): void {
   const auth = new Authenticator(secret);
-  const user = auth.issue('dev-user', { expiresIn: '12h' });
-  const admin = auth.issue('dev-admin', { admin: true, expiresIn: '12h' });
+  const user = auth.issue('dev-user', { expiresInSeconds: 12 * 3600 });
+  const admin = auth.issue('dev-admin', { admin: true, expiresInSeconds: 12 * 3600 });
   process.stdout.write(
     [
       '',

@@ -114,7 +114,7 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
 
 /** Creates a coupon through the public API, as an operator would. */
 export async function createCoupon(service: ServiceProcess, input: { name: string; totalQuantity: number }): Promise<string> {
-  const token = await service.auth.issue('load-operator', { admin: true, expiresIn: '1h' });
+  const token = await service.auth.issue('load-operator', { admin: true, expiresInSeconds: 3600 });
   const response = await fetch(`${service.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },

@@ -37,6 +37,40 @@ describe('identity from a bearer token', () => {
     expect(await codeOf('Basic abc')).toBe('UNAUTHENTICATED');
   });
 
+  test('exp and nbf are enforced when present, with no leeway; a token without exp is accepted', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('a').sign(key);
+    expect(await codeOf(`Bearer ${await signed({})}`)).toBe('accepted');
+    expect(await codeOf(`Bearer ${await signed({ exp: now + 60 })}`)).toBe('accepted');
+    expect(await codeOf(`Bearer ${await signed({ nbf: now - 60 })}`)).toBe('accepted');
+    expect(await codeOf(`Bearer ${await signed({ exp: now - 1 })}`)).toBe('UNAUTHENTICATED');
+    expect(await codeOf(`Bearer ${await signed({ nbf: now + 60 })}`)).toBe('UNAUTHENTICATED');
+    expect(await codeOf(`Bearer ${await signed({ exp: 'tomorrow' })}`)).toBe('UNAUTHENTICATED');
+  });
+
+  test('an expired token says so; any other refusal says the token is not valid', async () => {
+    const messageOf = (header: string) => {
+      try {
+        auth.viewerFrom(header);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'accepted';
+    };
+    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('a').setExpirationTime(Math.floor(Date.now() / 1000) - 1).sign(key);
+    expect(messageOf(`Bearer ${expired}`)).toMatch(/expired/);
+    expect(messageOf(`Bearer ${auth.issue('a')}x`)).toMatch(/not valid/);
+  });
+
+  test('issued tokens verify, and expire when asked to', () => {
+    const payloadOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    const lasting = auth.issue('a', { expiresInSeconds: 3600 });
+    expect(auth.viewerFrom(`Bearer ${lasting}`)).toEqual({ id: 'a', admin: false });
+    expect(payloadOf(lasting).exp).toBeGreaterThan(Date.now() / 1000 + 3500);
+    expect(payloadOf(auth.issue('a')).exp).toBeUndefined();
+    expect(() => auth.viewerFrom(`Bearer ${auth.issue('a', { expiresInSeconds: -1 })}`)).toThrow(/expired/);
+  });
+
   test('sub must be 1 to 128 characters', async () => {
     const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).sign(key);
     expect(await codeOf(`Bearer ${await token('x'.repeat(128))}`)).toBe('accepted');
