@@ -3,6 +3,7 @@
  * a mistake becomes a ConfigError whose message is one line naming the variable.
  */
 import { availableParallelism } from 'node:os';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -22,6 +23,19 @@ const urlWithProtocols = (name: string, protocols: string[]) =>
     }, `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
 const nonNegativeInt = z.coerce.number().int().min(0);
+
+const TRUSTED_PROXIES_FORMAT = 'TRUSTED_PROXIES must be a comma-separated list of IP addresses, CIDR ranges (10.0.0.0/8), or the names loopback, linklocal, uniquelocal';
+const trustedProxyList = z
+  .string()
+  .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
+  .refine((entries) => {
+    try {
+      proxyaddr.compile(entries);
+      return true;
+    } catch {
+      return false;
+    }
+  }, TRUSTED_PROXIES_FORMAT);
 const WORKERS_RANGE = 'WORKERS must be a whole number from 1 to 256, or auto';
 
 const envSchema = z.object({
@@ -37,6 +51,8 @@ const envSchema = z.object({
   // Per address (IPv6: per /56): 300 in one second is 300 people behind one office NAT clicking
   // in the same second, which an office does not do; carrier-grade NATs may need more.
   CLAIM_RATE_PER_IP: nonNegativeInt.default(300),
+  // Reverse proxies believed about the client's address (X-Forwarded-For); unset: none.
+  TRUSTED_PROXIES: trustedProxyList.optional(),
   PLAYGROUND_ENABLED: z.enum(['true', 'false']).optional(),
   INTROSPECTION_ENABLED: z.enum(['true', 'false']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -74,6 +90,8 @@ export interface Config {
   jwtSecret?: string;
   claimRatePerUser: number;
   claimRatePerIp: number;
+  /** Proxies whose X-Forwarded-For names the client (addresses, CIDR ranges, proxy-addr names); empty: the socket's peer is the client. */
+  trustedProxies: string[];
   playgroundEnabled: boolean;
   introspectionEnabled: boolean;
   logLevel: string;
@@ -134,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: e.JWT_SECRET,
     claimRatePerUser: e.CLAIM_RATE_PER_USER,
     claimRatePerIp: e.CLAIM_RATE_PER_IP,
+    trustedProxies: e.TRUSTED_PROXIES ?? [],
     playgroundEnabled: e.PLAYGROUND_ENABLED ? e.PLAYGROUND_ENABLED === 'true' : !production,
     introspectionEnabled: e.INTROSPECTION_ENABLED ? e.INTROSPECTION_ENABLED === 'true' : !production,
     logLevel: e.LOG_LEVEL,

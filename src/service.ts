@@ -42,6 +42,7 @@ import { requestLimits } from './http/request-limits';
 import { attachSubscriptions } from './http/subscriptions';
 import { logRequestFailures, requestLoggingPlugin } from './http/request-logging';
 import { CompiledOperations } from './http/compiled-operations';
+import { clientAddressOf } from './http/client-address';
 
 export type ServiceSettings = Config & {
   redisUrl: string;
@@ -184,10 +185,11 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   });
   await apollo.start();
 
+  const clientAddress = clientAddressOf(settings.trustedProxies);
   const contextFor = (req: IncomingMessage) =>
     buildContext(services, {
       authorization: req.headers.authorization,
-      clientIp: req.socket.remoteAddress ?? 'unknown',
+      clientIp: clientAddress(req),
       requestId: headerValue(req.headers['x-request-id']) ?? randomUUID(),
     });
   const loopLag = new LoopLag();
@@ -270,6 +272,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     connectionInitTimeoutMs: 3_000,
     maxPayloadBytes: MAX_BODY_BYTES,
     validationRules: limits.validationRules ?? [],
+    clientAddress,
   });
   // Each strategy repairs its own state: Redis reservations, or the db-lock counter.
   if (dbLockClaims) dbLockClaims.start(settings.reconcileIntervalMs);

@@ -10,6 +10,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { buildContext, type GraphQLContext, type Services } from '../context';
+import type { ClientAddress } from './client-address';
 
 export interface SubscriptionServerOptions {
   httpServer: Server;
@@ -26,6 +27,8 @@ export interface SubscriptionServerOptions {
   maxPayloadBytes: number;
   /** The same depth, alias, cost and one-claim limits as POST /graphql. */
   validationRules: readonly ValidationRule[];
+  /** The same client address as HTTP requests get (TRUSTED_PROXIES). */
+  clientAddress: ClientAddress;
 }
 
 /** The socket is for watching stock: queries and mutations (claims) go over HTTP. */
@@ -64,7 +67,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
         const authorization = ctx.connectionParams?.authorization;
         const context = buildContext(options.services, {
           authorization: typeof authorization === 'string' ? authorization : undefined,
-          clientIp: ctx.extra.request.socket.remoteAddress ?? 'unknown',
+          clientIp: options.clientAddress(ctx.extra.request),
           requestId: randomUUID(),
         });
         if (context.authError) return false;

@@ -18,6 +18,8 @@ let twin: RunningService;
 let perAddress: RunningService;
 /** Development settings, both limits off. */
 let open: RunningService;
+/** 5 claims per address per second, behind a reverse proxy on loopback (TRUSTED_PROXIES). */
+let behindProxy: RunningService;
 let admin: string;
 
 const PER_USER = 3;
@@ -33,17 +35,18 @@ beforeAll(async () => {
     CLAIM_RATE_PER_USER: String(PER_USER),
     CLAIM_RATE_PER_IP: '0',
   };
-  [production, twin, perAddress, open] = await Promise.all([
+  [production, twin, perAddress, open, behindProxy] = await Promise.all([
     startTestService(stack, productionEnv),
     startTestService(stack, productionEnv),
     startTestService(stack, { CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: String(PER_ADDRESS) }),
     startTestService(stack),
+    startTestService(stack, { CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: String(PER_ADDRESS), TRUSTED_PROXIES: 'loopback' }),
   ]);
   admin = await adminToken();
 });
 
 afterAll(async () => {
-  await Promise.all([production, twin, perAddress, open].map((service) => service?.stop()));
+  await Promise.all([production, twin, perAddress, open, behindProxy].map((service) => service?.stop()));
   await stack?.stop();
 });
 
@@ -117,6 +120,37 @@ describe('claim rate limits', () => {
     expect(count(outcomes, 'RATE_LIMITED')).toBeGreaterThanOrEqual(20 - 2 * PER_ADDRESS);
     expect(count(outcomes, 'ISSUED')).toBe(20 - count(outcomes, 'RATE_LIMITED'));
     expect(await perAddress.models.Issuance.countDocuments({ couponId })).toBe(count(outcomes, 'ISSUED'));
+  });
+
+  describe('the client address behind a reverse proxy', () => {
+    /** Twenty users claiming at once, each request carrying the X-Forwarded-For `forwardedFor(i)`. */
+    const claimForwarded = async (service: RunningService, name: string, forwardedFor: (i: number) => string) => {
+      const couponId = await newCoupon();
+      const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => userToken(`${name}-${i}`)));
+      return codes(
+        await Promise.all(tokens.map((token, i) => post(service.url, { query: CLAIM, variables: { couponId } }, { authorization: `Bearer ${token}`, 'x-forwarded-for': forwardedFor(i) }))),
+      );
+    };
+
+    test('users a trusted proxy forwards from different addresses are limited apart', async () => {
+      const outcomes = await claimForwarded(behindProxy, 'forwarded', (i) => `203.0.113.${i + 1}`);
+      expect(count(outcomes, 'ISSUED')).toBe(20);
+    });
+
+    test('users a trusted proxy forwards from one address are limited together', async () => {
+      const outcomes = await claimForwarded(behindProxy, 'forwarded-office', () => '198.51.100.7');
+      expect(count(outcomes, 'RATE_LIMITED')).toBeGreaterThanOrEqual(20 - 2 * PER_ADDRESS);
+    });
+
+    test('addresses a client writes into X-Forwarded-For itself count for nothing: the proxy appends the one it saw', async () => {
+      const outcomes = await claimForwarded(behindProxy, 'forged-chain', (i) => `192.0.2.${i + 1}, 198.51.100.9`);
+      expect(count(outcomes, 'RATE_LIMITED')).toBeGreaterThanOrEqual(20 - 2 * PER_ADDRESS);
+    });
+
+    test('without TRUSTED_PROXIES the header is ignored: the connection is the client', async () => {
+      const outcomes = await claimForwarded(perAddress, 'unproxied', (i) => `203.0.113.${i + 1}`);
+      expect(count(outcomes, 'RATE_LIMITED')).toBeGreaterThanOrEqual(20 - 2 * PER_ADDRESS);
+    });
   });
 
   test('while Redis stalls, the limiter counts in memory after a short wait instead of failing the claims', async () => {

@@ -40,10 +40,17 @@ describe('configuration', () => {
     [{ PORT: 'abc' }, /PORT/],
     [{ JWT_SECRET: 'short' }, /JWT_SECRET must be at least 32 characters/],
     [{ CLAIM_RATE_PER_USER: '-1' }, /CLAIM_RATE_PER_USER/],
+    [{ TRUSTED_PROXIES: '10.0.0.0/8, proxy.internal' }, /TRUSTED_PROXIES must be a comma-separated list/],
+    [{ TRUSTED_PROXIES: '10.0.0.0/40' }, /TRUSTED_PROXIES/],
   ])('%j is refused with one line naming the variable', (env, expected) => {
     const text = message(env);
     expect(text).toMatch(expected);
     expect(text).not.toContain('\n');
+  });
+
+  test('TRUSTED_PROXIES lists addresses, ranges and proxy-addr names; unset trusts no proxy', () => {
+    expect(loadConfig({}).trustedProxies).toEqual([]);
+    expect(loadConfig({ TRUSTED_PROXIES: ' loopback, 10.0.0.0/8,fd00::1 ' }).trustedProxies).toEqual(['loopback', '10.0.0.0/8', 'fd00::1']);
   });
 
   test('WORKERS is a whole number or auto (one per core), and 1 by default', () => {
