@@ -8,14 +8,17 @@
  * compiled execution instead of graphql-js's interpreter. On this machine that halves the
  * GraphQL layer's CPU per claim (`npm run bench` measures it).
  *
- * Anything unusual still goes through Apollo: other media types asked for in `accept`, persisted
- * queries, non-object variables, and any request-level error (invalid variables), so clients see
- * one behaviour whichever path answered.
+ * The response's media type is chosen from `accept` as Apollo chooses it (JSON, or
+ * application/graphql-response+json, which urql and graphql-request ask for first). Anything
+ * unusual still goes through Apollo: an `accept` Apollo would refuse (406) or answer in JSONP
+ * style, persisted queries, non-object variables, and any request-level error (invalid
+ * variables), so clients see one behaviour whichever path answered.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { LRUCache } from 'lru-cache';
+import Negotiator from 'negotiator';
 
 export class CompiledOperations {
   private readonly cache: LRUCache<string, CompiledQuery>;
@@ -74,12 +77,37 @@ export interface PlainRequest {
   query: string;
   operationName?: string;
   variables?: Record<string, unknown>;
+  /** The answer's content type, as Apollo would choose it. */
+  mediaType: string;
 }
 
-const ACCEPTED_MEDIA = new Set(['*/*', 'application/json', 'application/json; charset=utf-8']);
+/** Apollo's media types for a single result (MEDIA_TYPES in @apollo/server), in its order of preference. */
+const JSON_MEDIA = 'application/json; charset=utf-8';
+const GRAPHQL_RESPONSE_MEDIA = 'application/graphql-response+json; charset=utf-8';
+const JSON_CALLBACK_MEDIA = 'application/json; callbackSpec=1.0; charset=utf-8';
+
+/** Clients send a handful of distinct `accept` values, each on every request: negotiated once. */
+const negotiated = new LRUCache<string, string | false>({ max: 256 });
+
+/**
+ * The content type Apollo would answer a single result with (its
+ * chooseContentTypeForSingleResultResponse, the same negotiator), or undefined where Apollo must
+ * answer: it refuses the request (406) or uses the callback format.
+ */
+export function responseMediaType(accept: string | undefined): string | undefined {
+  if (!accept) return JSON_MEDIA;
+  let chosen = negotiated.get(accept);
+  if (chosen === undefined) {
+    const preferred = new Negotiator({ headers: { accept } }).mediaType([JSON_MEDIA, GRAPHQL_RESPONSE_MEDIA, JSON_CALLBACK_MEDIA]);
+    chosen = preferred === JSON_MEDIA || preferred === GRAPHQL_RESPONSE_MEDIA ? preferred : false;
+    negotiated.set(accept, chosen);
+  }
+  return chosen || undefined;
+}
 
 export function asPlainRequest(body: unknown, accept: string | undefined): PlainRequest | undefined {
-  if (accept !== undefined && !ACCEPTED_MEDIA.has(accept.trim().toLowerCase())) return undefined;
+  const mediaType = responseMediaType(accept);
+  if (!mediaType) return undefined;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   const { query, operationName, variables, extensions, ...rest } = body as Record<string, unknown>;
   if (typeof query !== 'string' || Object.keys(rest).length > 0) return undefined;
@@ -87,7 +115,7 @@ export function asPlainRequest(body: unknown, accept: string | undefined): Plain
   if (extensions !== undefined && (typeof extensions !== 'object' || extensions === null || 'persistedQuery' in extensions)) return undefined;
   if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
   if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
-  return { query, operationName: operationName ?? undefined, variables: (variables ?? undefined) as Record<string, unknown> | undefined };
+  return { query, operationName: operationName ?? undefined, variables: (variables ?? undefined) as Record<string, unknown> | undefined, mediaType };
 }
 
 /**

@@ -99,7 +99,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       const compiled = plain && (await withDeadline(runCompiled(req, plain), deadlineMs, 'graphql request'));
       if (compiled) {
         options.compiled!.onAnswered?.('compiled');
-        res.writeHead(200, { 'x-request-id': compiled.requestId, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(compiled.payload) });
+        res.writeHead(200, { 'x-request-id': compiled.requestId, 'content-type': plain.mediaType, 'content-length': Buffer.byteLength(compiled.payload) });
         res.end(compiled.payload);
         return;
       }

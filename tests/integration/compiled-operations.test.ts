@@ -138,6 +138,16 @@ describe('a document Apollo accepted is answered compiled, exactly as Apollo ans
     expect(compiled.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  // What urql and graphql-request send: Apollo answers application/graphql-response+json.
+  const GRAPHQL_RESPONSE_ACCEPT = 'application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed';
+  test.each(cases)('%s, for a client that prefers application/graphql-response+json', async (_label, make) => {
+    const { payload, headers } = make();
+    const { apollo, compiled, paths } = await thrice(payload, { ...headers, accept: GRAPHQL_RESPONSE_ACCEPT });
+    expect(paths).toEqual(['apollo', 'apollo', 'compiled']);
+    expect(compiled.contentType).toBe('application/graphql-response+json; charset=utf-8');
+    expect({ ...compiled, requestId: undefined }).toEqual({ ...apollo, requestId: undefined });
+  });
+
   test('a win, then the same user again: ISSUED, then ALREADY_ISSUED with the same issuance from both paths', async () => {
     const { first, apollo, compiled, paths } = await thrice({ query: CLAIM, variables: { couponId: openId } }, bearer(userToken('winner')));
     expect(paths).toEqual(['apollo', 'apollo', 'compiled']);
@@ -163,11 +173,11 @@ describe('requests the compiled path leaves to Apollo', () => {
     expect(first.status).toBe(400);
   });
 
-  test('another media type asked for in accept, and persisted-query extensions', async () => {
+  test('an accept Apollo refuses (406), and persisted-query extensions', async () => {
     const query = 'query { myIssuances { id } }';
-    const graphqlResponse = await thrice({ query }, { accept: 'application/graphql-response+json' });
-    expect(graphqlResponse.paths).toEqual(['apollo', 'apollo', 'apollo']);
-    expect(graphqlResponse.compiled.contentType).toMatch(/^application\/graphql-response\+json/);
+    const html = await thrice({ query }, { accept: 'text/html' });
+    expect(html.paths).toEqual(['apollo', 'apollo', 'apollo']);
+    expect(html.compiled.status).toBe(406);
     const persisted = await thrice({ query, extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } });
     expect(persisted.paths).toEqual(['apollo', 'apollo', 'apollo']);
     expect(persisted.compiled.body).toBe(persisted.first.body);

@@ -1,6 +1,6 @@
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { getOperationAST, parse } from 'graphql';
-import { asPlainRequest, CompiledOperations } from '../../src/http/compiled-operations';
+import { asPlainRequest, CompiledOperations, responseMediaType } from '../../src/http/compiled-operations';
 
 const schema = makeExecutableSchema({
   typeDefs: 'type Query { hello: String } type Mutation { bump: Int } type Subscription { ticks: Int }',
@@ -56,14 +56,30 @@ describe('which documents get compiled', () => {
   });
 });
 
+const JSON_MEDIA = 'application/json; charset=utf-8';
+const GRAPHQL_RESPONSE_MEDIA = 'application/graphql-response+json; charset=utf-8';
+
 describe('which requests the compiled path may answer', () => {
   test('a plain JSON request, with or without client-library extensions', () => {
-    expect(asPlainRequest({ query: '{ hello }' }, undefined)).toEqual({ query: '{ hello }', operationName: undefined, variables: undefined });
+    expect(asPlainRequest({ query: '{ hello }' }, undefined)).toEqual({ query: '{ hello }', operationName: undefined, variables: undefined, mediaType: JSON_MEDIA });
     expect(asPlainRequest({ query: '{ hello }', variables: { a: 1 }, operationName: 'Q', extensions: { clientLibrary: {} } }, '*/*')).toEqual({
       query: '{ hello }',
       operationName: 'Q',
       variables: { a: 1 },
+      mediaType: JSON_MEDIA,
     });
+  });
+
+  test.each([
+    ['no accept header', undefined, JSON_MEDIA],
+    ['*/*', '*/*', JSON_MEDIA],
+    ['JSON', 'application/json', JSON_MEDIA],
+    ["urql's and graphql-request's accept", 'application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed', GRAPHQL_RESPONSE_MEDIA],
+    ['JSON preferred by quality', 'application/graphql-response+json;q=0.5, application/json', JSON_MEDIA],
+    ['a media type Apollo refuses (406)', 'text/html', undefined],
+    ["Apollo's callback format", 'application/json; callbackSpec=1.0', undefined],
+  ])('the answer to %s is typed as Apollo types it', (_label, accept, expected) => {
+    expect(responseMediaType(accept)).toBe(expected);
   });
 
   test.each([
@@ -71,7 +87,7 @@ describe('which requests the compiled path may answer', () => {
     ['a persisted query', { query: '{ hello }', extensions: { persistedQuery: { version: 1 } } }, undefined],
     ['variables that are not an object', { query: '{ hello }', variables: [1] }, undefined],
     ['an unknown field', { query: '{ hello }', other: 1 }, undefined],
-    ['another media type', { query: '{ hello }' }, 'application/graphql-response+json'],
+    ['a media type Apollo would refuse', { query: '{ hello }' }, 'text/html'],
     ['a body that is not JSON', 'query=%7Bhello%7D', undefined],
   ])('not %s', (_label, body, accept) => {
     expect(asPlainRequest(body, accept)).toBeUndefined();
