@@ -145,6 +145,11 @@ async function run(subscribers: number, stock: number): Promise<void> {
     await done;
     clearTimeout(timeout);
     const cpuSeconds = (procStat(service.pid!).cpuTicks - cpuBefore) / TICKS_PER_SECOND;
+    // Claims refused while the subscribers were served (admission control sheds on event-loop lag).
+    const shed = (await (await fetch(`${url}/metrics`)).text())
+      .split('\n')
+      .filter((line) => line.startsWith('coupon_requests_shed_total'))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
     const dropMs = performance.now() - dropStarted;
 
     const delays: number[] = [];
@@ -161,7 +166,7 @@ async function run(subscribers: number, stock: number): Promise<void> {
     console.log(
       [
         `subscribers ${subscribers}, stock ${stock}: all ${finished}/${subscribers} saw SOLD_OUT`,
-        `  claims answered in ${claimsMs.toFixed(0)} ms; last subscriber saw 0 after ${dropMs.toFixed(0)} ms`,
+        `  claims answered in ${claimsMs.toFixed(0)} ms (${answeredAt.size} ISSUED, ${shed} refused by admission control); last subscriber saw 0 after ${dropMs.toFixed(0)} ms`,
         `  events delivered ${events} (${(events / subscribers).toFixed(1)} per subscriber for ${stock} claims)`,
         // Negative: the update beat the claim's own answer (stock is published when Redis decides; the answer waits for MongoDB).
         `  update time minus claim answer time: p50 ${pct(delays, 50).toFixed(1)} ms, p99 ${pct(delays, 99).toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,

@@ -8,7 +8,8 @@
  * Receiving: one Redis subscription per coupon per instance, however many clients watch it,
  * dropped when the last one leaves. Messages carry the coupon's stock position (epoch,
  * version); an instance never forwards a position older than one it already forwarded, and forwards at most one
- * update per interval per coupon to its local subscribers.
+ * update per interval per coupon to its local subscribers, a slice of subscribers per turn of
+ * the event loop (see DELIVERY_SLICE).
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -19,6 +20,14 @@ import type { CouponReader } from './coupon-reader';
 import { LatestValueStream } from './latest-value-stream';
 
 export const STOCK_CHANNEL_PREFIX = 'coupon-stock:';
+
+/**
+ * Subscribers handed an update per turn of the event loop. Each costs its GraphQL execution and
+ * a socket write, tens of µs: ten thousand in one turn held the loop for hundreds of ms, and
+ * admission control shed two claims in three for event-loop lag (`npm run bench:fanout -- 10000
+ * 500`). In slices, claims are read and answered between them.
+ */
+export const DELIVERY_SLICE = 200;
 
 export interface StockFeedOptions {
   /** Minimum gap between two updates of one coupon, both when publishing and delivering. */
@@ -63,13 +72,18 @@ class KeyedThrottle {
 
 type StockPosition = Pick<StockSnapshot, 'epoch' | 'version'>;
 
+/** Older than any stock position. */
+const NOTHING_YET: StockPosition = { epoch: 0, version: 0 };
+
 interface Watched {
   /** Each local subscriber with the newest position it was sent. */
   streams: Map<LatestValueStream<StockSnapshot>, StockPosition>;
-  /** Newest stock position forwarded to local subscribers. */
-  forwarded: StockPosition;
+  /** Newest snapshot forwarded to local subscribers. */
+  forwarded?: StockSnapshot;
   /** Newest snapshot received and not yet forwarded. */
   pending?: StockSnapshot;
+  /** A pass over the subscribers is under way; it hands each the newest `forwarded`. */
+  delivering: boolean;
 }
 
 export class StockFeed {
@@ -106,13 +120,13 @@ export class StockFeed {
     if (!coupon) throw notFound('coupon');
     let entry = this.watched.get(couponId);
     if (!entry) {
-      entry = { streams: new Map(), forwarded: { epoch: 0, version: 0 } };
+      entry = { streams: new Map(), delivering: false };
       this.watched.set(couponId, entry);
       await this.subscriber.subscribe(STOCK_CHANNEL_PREFIX + couponId);
     }
     const watched = entry;
     const stream: LatestValueStream<StockSnapshot> = new LatestValueStream(() => this.leave(couponId, stream));
-    watched.streams.set(stream, { epoch: 0, version: 0 });
+    watched.streams.set(stream, NOTHING_YET);
     this.countSubscribers(+1);
     try {
       const current = await this.reader.snapshot(coupon);
@@ -181,7 +195,7 @@ export class StockFeed {
   }
 
   private offer(couponId: string, entry: Watched, snapshot: StockSnapshot): void {
-    if (!isNewerStock(snapshot, entry.pending ?? entry.forwarded)) return;
+    if (!isNewerStock(snapshot, entry.pending ?? entry.forwarded ?? NOTHING_YET)) return;
     entry.pending = snapshot;
     this.deliverThrottle.touch(couponId);
   }
@@ -189,14 +203,37 @@ export class StockFeed {
   private deliver(couponId: string): void {
     const entry = this.watched.get(couponId);
     if (!entry?.pending) return;
-    const snapshot = entry.pending;
+    entry.forwarded = entry.pending;
     entry.pending = undefined;
-    entry.forwarded = snapshot;
-    entry.streams.forEach((position, stream) => {
-      if (!isNewerStock(snapshot, position)) return;
-      entry.streams.set(stream, snapshot);
-      stream.push(snapshot);
-    });
+    // A pass under way hands the rest the newer snapshot and then goes round again for the
+    // subscribers it passed before; starting over instead would starve the last ones while
+    // updates keep coming.
+    if (!entry.delivering) this.deliverInSlices(couponId, entry);
+  }
+
+  private deliverInSlices(couponId: string, entry: Watched): void {
+    entry.delivering = true;
+    const startedWith = entry.forwarded;
+    const streams = entry.streams.entries();
+    const slice = () => {
+      // Between turns the coupon may have lost its last subscriber, or a newer snapshot come in.
+      const snapshot = entry.forwarded;
+      if (!snapshot || this.stopped || this.watched.get(couponId) !== entry) return;
+      for (let handed = 0; handed < DELIVERY_SLICE; handed++) {
+        const next = streams.next();
+        if (next.done) {
+          entry.delivering = false;
+          if (entry.forwarded !== startedWith) this.deliverInSlices(couponId, entry);
+          return;
+        }
+        const [stream, position] = next.value;
+        if (!isNewerStock(snapshot, position)) continue;
+        entry.streams.set(stream, snapshot);
+        stream.push(snapshot);
+      }
+      setImmediate(slice);
+    };
+    slice();
   }
 
   private async refresh(couponId: string): Promise<void> {
