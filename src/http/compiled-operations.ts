@@ -10,8 +10,8 @@
  *
  * The response's media type is chosen from `accept` as Apollo chooses it (JSON, or
  * application/graphql-response+json, which urql and graphql-request ask for first). Anything
- * unusual still goes through Apollo: an `accept` Apollo would refuse (406) or answer in JSONP
- * style, persisted queries, non-object variables, and any request-level error (invalid
+ * unusual still goes through Apollo: an `accept` Apollo would refuse (406) or answer in its
+ * callback format, persisted queries, non-object variables, and any request-level error (invalid
  * variables), so clients see one behaviour whichever path answered.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
