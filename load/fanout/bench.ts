@@ -98,6 +98,8 @@ async function run(subscribers: number, stock: number): Promise<void> {
     const created = await post(url, 'mutation($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', { i: { name: 'Fan-out', totalQuantity: stock } }, admin);
     const couponId: string = created.data.createCoupon.id;
     const rssBefore = rssBytes(service.pid!);
+    const subscribeCpuBefore = procStat(service.pid!).cpuTicks;
+    const subscribeStarted = performance.now();
 
     // Receive times per remaining value, per subscriber.
     const received: Array<Map<number, number>> = [];
@@ -132,6 +134,8 @@ async function run(subscribers: number, stock: number): Promise<void> {
       if (i % 200 === 199) await new Promise((r) => setTimeout(r, 20));
     }
     await readyP;
+    const subscribeMs = performance.now() - subscribeStarted;
+    const subscribeCpuSeconds = (procStat(service.pid!).cpuTicks - subscribeCpuBefore) / TICKS_PER_SECOND;
     await new Promise((r) => setTimeout(r, 500));
     const rssConnected = rssBytes(service.pid!);
 
@@ -170,6 +174,7 @@ async function run(subscribers: number, stock: number): Promise<void> {
         `  events delivered ${events} (${(events / subscribers).toFixed(1)} per subscriber for ${stock} claims)`,
         // Negative: the update beat the claim's own answer (stock is published when Redis decides; the answer waits for MongoDB).
         `  update time minus claim answer time: p50 ${pct(delays, 50).toFixed(1)} ms, p99 ${pct(delays, 99).toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,
+        `  subscribing: all ${subscribers} had their first event after ${subscribeMs.toFixed(0)} ms (connections paced: 200 per 20 ms), service CPU ${((subscribeCpuSeconds * 1e6) / subscribers).toFixed(0)} µs per subscription`,
         `  service RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssConnected / 2 ** 20).toFixed(0)} MiB connected: ${((rssConnected - rssBefore) / subscribers / 1024).toFixed(1)} KiB per subscription`,
         `  service CPU during the drop: ${cpuSeconds.toFixed(2)} s over ${(dropMs / 1000).toFixed(2)} s wall (${((cpuSeconds * 1000 * 100) / dropMs).toFixed(0)}% of one core)`,
       ].join('\n'),
