@@ -72,7 +72,7 @@ export class DbLockClaims implements ClaimPort {
     private readonly options: ClaimServiceOptions,
     private readonly clock: () => Date = () => new Date(),
   ) {
-    this.task = new PeriodicTask(() => this.repairOnce(), logger, 'db-lock counter repair failed; will retry');
+    this.task = new PeriodicTask((signal) => this.repairOnce(signal), logger, 'db-lock counter repair failed; will retry');
   }
 
   claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome> {
@@ -94,8 +94,9 @@ export class DbLockClaims implements ClaimPort {
    * coupon was claimed under the Redis strategy). The write is conditional on `stockVersion`, so
    * a claim landing meanwhile wins and the repair waits for the next quiet pass.
    */
-  async repairOnce(): Promise<void> {
+  async repairOnce(signal?: AbortSignal): Promise<void> {
     for (const coupon of await this.catalog.listRecentlyOpen()) {
+      if (signal?.aborted) return;
       const _id = new Types.ObjectId(coupon.id);
       const [doc, held] = await Promise.all([
         this.counters().findOne({ _id }, { projection: { issuedCount: 1, stockVersion: 1 } }),

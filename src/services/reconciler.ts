@@ -62,7 +62,7 @@ export class Reconciler {
     private readonly logger: Logger,
     private readonly options: ReconcilerOptions,
   ) {
-    this.task = new PeriodicTask(() => this.runOnce(), logger, 'reconciliation pass failed; will retry');
+    this.task = new PeriodicTask((signal) => this.runOnce(signal), logger, 'reconciliation pass failed; will retry');
   }
 
   start(): void {
@@ -73,9 +73,13 @@ export class Reconciler {
     return this.task.stop();
   }
 
-  /** One pass over every coupon that takes claims or did recently. */
-  async runOnce(): Promise<void> {
+  /**
+   * One pass over every coupon that takes claims or did recently. Stopped, it ends after the
+   * coupon at hand: each repair is complete in itself, and the next start goes over them all again.
+   */
+  async runOnce(signal?: AbortSignal): Promise<void> {
     for (const coupon of await this.catalog.listRecentlyOpen()) {
+      if (signal?.aborted) return;
       await this.gate.ensureLoaded(coupon);
       await this.settlePending(coupon);
       await this.repairDrift(coupon);
