@@ -70,6 +70,8 @@ const MAX_BODY_BYTES = 64 * 1024;
 const STOCK_UPDATE_INTERVAL_MS = 100;
 /** Last-resort answer time for any GraphQL request, inside the contract's 3 s. */
 const REQUEST_DEADLINE_MS = 2500;
+/** A graceful-stop step that takes this long is logged with its name. */
+const SLOW_STOP_STEP_MS = 1000;
 /** Longest a claim waits for the rate limiter's Redis before it counts in memory (it fails open). */
 const RATE_LIMIT_TIMEOUT_MS = 250;
 
@@ -280,19 +282,32 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const port = (httpServer.address() as AddressInfo).port;
 
   let stopping: Promise<void> | undefined;
+  // A stop that runs into a supervisor's kill should say what it was waiting for.
+  const stopStep = async (step: string, run: () => Promise<unknown>) => {
+    const started = performance.now();
+    await run();
+    const ms = Math.round(performance.now() - started);
+    if (ms >= SLOW_STOP_STEP_MS) logger.warn({ step, ms }, 'graceful stop: a slow step');
+  };
   const stop = () =>
     (stopping ??= (async () => {
-      await reconciler.stop();
+      await stopStep('background passes', async () => {
+        await reconciler.stop();
+        await dbLockClaims?.stop();
+      });
       loopLag.stop();
-      await dbLockClaims?.stop();
       // Subscriptions complete before the HTTP drain, which would cut upgraded sockets.
-      await stockFeed.stop();
-      await subscriptions.dispose();
+      await stopStep('subscriptions', async () => {
+        await stockFeed.stop();
+        await subscriptions.dispose();
+      });
       // Apollo's drain plugin stops accepting and waits for in-flight requests.
-      await apollo.stop();
-      await writer.drained();
-      await Promise.all([redis, publisher, subscriber, limiterRedis].map((client) => client.quit().catch(() => client.disconnect())));
-      await mongo.close();
+      await stopStep('in-flight requests', () => apollo.stop());
+      await stopStep('issuance writes', () => writer.drained());
+      await stopStep('connections', async () => {
+        await Promise.all([redis, publisher, subscriber, limiterRedis].map((client) => client.quit().catch(() => client.disconnect())));
+        await mongo.close();
+      });
     })());
 
   return { url: `http://127.0.0.1:${port}`, port, services, models, redis, mongo, metrics, reconciler, stop };

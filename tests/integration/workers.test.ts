@@ -169,7 +169,7 @@ test('SIGTERM to the primary stops every worker gracefully and the primary exits
   const sent = performance.now();
   const exit = await service.stop();
   const stopMs = performance.now() - sent;
-  console.log(`workers SIGTERM: primary exited ${JSON.stringify(exit)} after ${stopMs.toFixed(0)} ms`);
+  console.log(`workers SIGTERM: primary exited ${JSON.stringify(exit)} after ${stopMs.toFixed(0)} ms; slow stop steps: ${JSON.stringify(service.logLines(/graceful stop: a slow step/))}`);
   expect(exit).toEqual({ code: 0, signal: null });
   expect(stopMs).toBeLessThan(15_000);
   expect(pids.filter(isRunning)).toEqual([]);
