@@ -94,8 +94,9 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
       fork().then(
         () => logger.info('replacement worker ready'),
         (error: Error) => {
-          logger.error({ err: error.message, retryInMs: Math.min(delayMs * 2, 30_000) }, 'replacement worker failed to start');
-          replace(Math.min(delayMs * 2, 30_000));
+          const retryInMs = Math.min(delayMs * 2, 30_000);
+          logger.error({ err: error.message, retryInMs }, 'replacement worker failed to start');
+          replace(retryInMs);
         },
       );
     }, delayMs);

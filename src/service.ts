@@ -43,6 +43,7 @@ import { attachSubscriptions } from './http/subscriptions';
 import { logRequestFailures, requestLoggingPlugin } from './http/request-logging';
 import { CompiledOperations } from './http/compiled-operations';
 import { clientAddressOf } from './http/client-address';
+import { requestTarget } from './http/request-target';
 
 export type ServiceSettings = Config & {
   redisUrl: string;
@@ -325,13 +326,3 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
 }
 
 const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
-
-/**
- * A request target (origin form, `/path?query`) split into its path and its query string with
- * the `?`, as Apollo takes it. Routes match the path exactly, so a WHATWG URL, which costs a
- * few µs on every claim, would only add normalisation nobody relies on.
- */
-export function requestTarget(target = '/'): { pathname: string; search: string } {
-  const query = target.indexOf('?');
-  return query === -1 ? { pathname: target, search: '' } : { pathname: target.slice(0, query), search: target.slice(query) };
-}

@@ -72,10 +72,10 @@ async function main(): Promise<void> {
   // wrapper is copied too: only the call on the client itself is timed and goes through the
   // pipeline; the pipeline's own call must reach the original with the pipeline as `this`.
   const { redis } = service;
-  const couponClaim = redis.couponClaim;
-  const timedClaim = timed('redis', (...args: unknown[]) => (couponClaim as (...a: unknown[]) => Promise<unknown>).apply(redis, args));
+  const couponClaim = redis.couponClaim as (...args: unknown[]) => Promise<unknown>;
+  const timedClaim = timed('redis', (...args: unknown[]) => couponClaim.apply(redis, args));
   redis.couponClaim = function (this: unknown, ...args: unknown[]) {
-    return this === redis ? timedClaim(...args) : (couponClaim as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+    return this === redis ? timedClaim(...args) : couponClaim.apply(this, args);
   } as typeof redis.couponClaim;
   const bulkWrite = service.models.Issuance.bulkWrite.bind(service.models.Issuance);
   service.models.Issuance.bulkWrite = (async (ops: Parameters<typeof bulkWrite>[0], options?: Parameters<typeof bulkWrite>[1]) => {

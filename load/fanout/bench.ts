@@ -149,12 +149,12 @@ async function run(subscribers: number, stock: number): Promise<void> {
     await done;
     clearTimeout(timeout);
     const cpuSeconds = (procStat(service.pid!).cpuTicks - cpuBefore) / TICKS_PER_SECOND;
+    const dropMs = performance.now() - dropStarted;
     // Claims refused while the subscribers were served (admission control sheds on event-loop lag).
     const shed = (await (await fetch(`${url}/metrics`)).text())
       .split('\n')
       .filter((line) => line.startsWith('coupon_requests_shed_total'))
       .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-    const dropMs = performance.now() - dropStarted;
 
     const delays: number[] = [];
     let events = 0;

@@ -10,6 +10,7 @@
  * left to the caller.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestTarget } from '../http/request-target';
 import { loadAssets } from './assets';
 import { contentSecurityPolicy, renderPage } from './html';
 
@@ -138,7 +139,7 @@ export function createPlaygroundHandler(opts: PlaygroundOptions): PlaygroundHand
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     // Compared raw, never normalised or decoded: only exact whitelisted names can match.
-    const pathname = (req.url ?? '').split('?', 1)[0];
+    const { pathname } = requestTarget(req.url);
 
     if (pathname === endpointPath) {
       if (!prefersHtml(req.headers.accept)) return false;
