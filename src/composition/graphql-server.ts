@@ -1,0 +1,91 @@
+/**
+ * GraphQL over HTTP: the executable schema, Apollo Server with the request limits and error
+ * masking, the compiled fast path, and the POST /graphql handler that uses them.
+ */
+import type http from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import type { GraphQLFormattedError, GraphQLSchema, ValidationRule } from 'graphql';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { GraphQLContext } from '../context';
+import { failedDependency, toClientError } from '../errors';
+import { CompiledOperations } from '../http/compiled-operations';
+import { createGraphQLHandler } from '../http/graphql-handler';
+import { requestLimits } from '../http/request-limits';
+import { logRequestFailures, requestLoggingPlugin } from '../http/request-logging';
+import type { Metrics } from '../metrics';
+import { resolvers } from '../resolvers';
+import { typeDefs } from '../schema';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface GraphQLServer {
+  schema: GraphQLSchema;
+  apollo: ApolloServer<GraphQLContext>;
+  /** The same depth, alias, cost and one-claim limits for the WebSocket. */
+  validationRules: readonly ValidationRule[];
+  /** Answers POST /graphql within `deadlineMs`. */
+  handle: ReturnType<typeof createGraphQLHandler>;
+}
+
+export interface GraphQLServerOptions {
+  httpServer: http.Server;
+  introspectionEnabled: boolean;
+  compiledOperationsMax: number;
+  metrics: Metrics;
+  logger: Logger;
+  context: (req: IncomingMessage) => GraphQLContext;
+}
+
+export async function startGraphQLServer(options: GraphQLServerOptions): Promise<GraphQLServer> {
+  const { metrics, logger } = options;
+  const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
+  const limits = requestLimits({ hideSchema: !options.introspectionEnabled });
+  const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const dependency = failedDependency(original);
+    if (dependency) metrics.dependencyErrors.inc({ dependency });
+    const code = formatted.extensions?.code;
+    if (code && code !== 'INTERNAL_SERVER_ERROR') return formatted;
+    // Logged with its request id by logRequestFailures; the client sees only the code.
+    const mapped = toClientError(original);
+    return { message: mapped.message, path: formatted.path, extensions: { code: mapped.extensions.code } };
+  };
+  const compiledOperations = options.compiledOperationsMax > 0 ? new CompiledOperations(schema, options.compiledOperationsMax) : undefined;
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    introspection: options.introspectionEnabled,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    ...limits,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      // Nothing here is cacheable (claims are mutations, stock is live), and the plugin's
+      // per-field hook made Apollo wrap every resolver: a few percent of each claim's CPU.
+      ApolloServerPluginCacheControlDisabled(),
+      requestLoggingPlugin(logger),
+      ...limits.plugins,
+      ...(compiledOperations ? [compiledOperations.plugin()] : []),
+    ],
+    formatError,
+  });
+  await apollo.start();
+
+  const handle = createGraphQLHandler({
+    apollo,
+    context: options.context,
+    maxBodyBytes: MAX_BODY_BYTES,
+    compiled: compiledOperations && {
+      operations: compiledOperations,
+      formatError,
+      onErrors: (context, operationName, errors) => logRequestFailures(logger, { requestId: context.requestId, operationName, userId: context.viewer?.id, errors }),
+      onAnswered: (path) => metrics.graphqlRequests.inc({ path }),
+    },
+  });
+  return { schema, apollo, validationRules: limits.validationRules ?? [], handle };
+}

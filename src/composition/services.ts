@@ -1,0 +1,103 @@
+/**
+ * The services graph: every service built once, wired to the metrics, in dependency order.
+ * The claim strategy decides which claim service and which stock source are used.
+ */
+import type { Logger } from 'pino';
+import type { Services } from '../context';
+import { createMetrics, type Metrics } from '../metrics';
+import { Authenticator } from '../services/auth';
+import { ClaimService, type ClaimServiceOptions } from '../services/claim-service';
+import { CouponCatalog } from '../services/coupon-catalog';
+import { CouponGate } from '../services/coupon-gate';
+import { CouponReader } from '../services/coupon-reader';
+import { DbLockClaims, DbLockStock } from '../services/db-lock-claims';
+import { IssuanceWriter } from '../services/issuance-writer';
+import { ClaimRateLimiter } from '../services/rate-limiter';
+import { Reconciler } from '../services/reconciler';
+import { StockFeed } from '../services/stock-feed';
+import type { ServiceSettings } from '../service';
+import type { Connections } from './connections';
+
+/** The contract's coalescing interval for stock updates. */
+const STOCK_UPDATE_INTERVAL_MS = 100;
+
+export interface ServiceGraph {
+  services: Services;
+  metrics: Metrics;
+  stockFeed: StockFeed;
+  writer: IssuanceWriter;
+  reconciler: Reconciler;
+  /** Set only with CLAIM_STRATEGY=db-lock (load comparison). */
+  dbLockClaims?: DbLockClaims;
+  /** Starts the strategy's background repairs: Redis reconciliation, or the db-lock counter's. */
+  startBackground(): void;
+  /** Stops them at their next safe point. */
+  stopBackground(): Promise<void>;
+}
+
+export function buildServices(settings: ServiceSettings, connections: Connections, logger: Logger): ServiceGraph {
+  const { redis, publisher, subscriber, limiterRedis, models } = connections;
+  const metrics = createMetrics();
+  const catalog = new CouponCatalog(models);
+  const gate = new CouponGate(redis, models, logger, () => metrics.repairs.inc({ kind: 'redis_rebuilt' }));
+  const writer = new IssuanceWriter(models, {
+    windowMs: settings.groupCommitWindowMs,
+    maxBatch: settings.groupCommitMaxBatch,
+    maxConcurrentBatches: settings.groupCommitMaxInFlight,
+    onBatch: (size, waitedMs, durationMs, failed) => {
+      metrics.batchSize.observe(size);
+      metrics.batchWaitSeconds.observe(waitedMs / 1000);
+      metrics.batchWriteSeconds.observe(durationMs / 1000);
+      if (failed) metrics.dependencyErrors.inc({ dependency: 'mongodb' });
+    },
+  });
+  // CLAIM_STRATEGY=db-lock (load comparison only): claims and stock from a MongoDB counter, not Redis.
+  const dbLockStock = settings.claimStrategy === 'db-lock' ? new DbLockStock(models) : undefined;
+  const reader = new CouponReader(catalog, dbLockStock ?? gate, models);
+  const stockFeed = new StockFeed(publisher, subscriber, catalog, reader, logger, {
+    intervalMs: STOCK_UPDATE_INTERVAL_MS,
+    onSubscribersChanged: (open) => metrics.subscriptions.set(open),
+  });
+  const rateLimiter = new ClaimRateLimiter(limiterRedis, {
+    perUser: settings.claimRatePerUser,
+    perIp: settings.claimRatePerIp,
+    onFallback: () => metrics.dependencyErrors.inc({ dependency: 'redis' }),
+  });
+  const claimOptions: ClaimServiceOptions = {
+    deadlineMs: settings.requestTimeoutMs,
+    rateLimiter,
+    onStockChanged: (couponId) => stockFeed.changed(couponId),
+    onClaim: (outcome, seconds) => {
+      metrics.claims.inc({ outcome });
+      metrics.claimSeconds.observe(seconds);
+    },
+  };
+  const claims = new ClaimService(catalog, gate, writer, logger, claimOptions);
+  const dbLockClaims = dbLockStock && new DbLockClaims(catalog, models, dbLockStock, logger, claimOptions);
+  const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
+    intervalMs: settings.reconcileIntervalMs,
+    pendingGraceMs: Math.max(settings.requestTimeoutMs * 2, 3000),
+    onRepair: (kind, count) => metrics.repairs.inc({ kind }, count),
+  });
+  const services: Services = {
+    authenticator: new Authenticator(settings.jwtSecret),
+    catalog,
+    claims: dbLockClaims ?? claims,
+    reader,
+    stockFeed,
+  };
+
+  return {
+    services,
+    metrics,
+    stockFeed,
+    writer,
+    reconciler,
+    dbLockClaims,
+    startBackground: () => (dbLockClaims ? dbLockClaims.start(settings.reconcileIntervalMs) : reconciler.start()),
+    stopBackground: async () => {
+      await reconciler.stop();
+      await dbLockClaims?.stop();
+    },
+  };
+}
