@@ -55,8 +55,16 @@ export interface MongoServerOptions {
   database?: string;
 }
 
+const JONGODB_PACKAGE = '@jongodb/memory-server-bin-linux-x64-gnu';
+
+/** The server's binary; its package is a development dependency, absent from `npm ci --omit=dev`. */
 export function jongodbBinary(): string {
-  const manifest = require.resolve('@jongodb/memory-server-bin-linux-x64-gnu/package.json');
+  let manifest: string;
+  try {
+    manifest = require.resolve(`${JONGODB_PACKAGE}/package.json`);
+  } catch {
+    throw new Error(`${JONGODB_PACKAGE} is not installed (it is a development dependency: run npm ci without --omit=dev, or set MONGODB_URI)`);
+  }
   return path.join(path.dirname(manifest), 'bin', 'jongodb');
 }
 
