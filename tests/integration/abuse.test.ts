@@ -6,7 +6,8 @@ import http from 'node:http';
 import type { RunningService } from '../../src/service';
 import { REQUEST_LIMITS } from '../../src/http/request-limits';
 import { RATE_LIMIT_KEY_PREFIX } from '../../src/services/rate-limiter';
-import { adminToken, startStack, startTestService, TEST_SECRET, userToken, type Stack } from '../support/stack';
+import { request } from '../support/http';
+import { adminToken, productionEnv, startStack, startTestService, TEST_SECRET, userToken, type Stack } from '../support/stack';
 import { CLAIM, createCoupon, errorCode, gql, type GraphQLReply } from '../support/graphql';
 
 let stack: Stack;
@@ -27,17 +28,10 @@ const PER_ADDRESS = 5;
 
 beforeAll(async () => {
   stack = await startStack();
-  const productionEnv = {
-    NODE_ENV: 'production',
-    REDIS_URL: stack.redis.url,
-    MONGODB_URI: stack.mongo.url,
-    JWT_SECRET: TEST_SECRET,
-    CLAIM_RATE_PER_USER: String(PER_USER),
-    CLAIM_RATE_PER_IP: '0',
-  };
+  const production3PerUser = { ...productionEnv(stack), CLAIM_RATE_PER_USER: String(PER_USER), CLAIM_RATE_PER_IP: '0' };
   [production, twin, perAddress, open, behindProxy] = await Promise.all([
-    startTestService(stack, productionEnv),
-    startTestService(stack, productionEnv),
+    startTestService(stack, production3PerUser),
+    startTestService(stack, production3PerUser),
     startTestService(stack, { CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: String(PER_ADDRESS) }),
     startTestService(stack),
     startTestService(stack, { CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: String(PER_ADDRESS), TRUSTED_PROXIES: 'loopback' }),
@@ -56,21 +50,9 @@ const count = (values: unknown[], value: unknown) => values.filter((v) => v === 
 const redisFallbacks = async (service: RunningService) =>
   (await service.metrics.dependencyErrors.get()).values.find((value) => value.labels.dependency === 'redis')?.value ?? 0;
 
-/** POST /graphql with any body and headers, over node:http so nothing is normalised. */
-function rawPost(baseUrl: string, headers: http.OutgoingHttpHeaders, chunks: Buffer[]): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}/graphql`, { method: 'POST', headers, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    void (async () => {
-      for (const chunk of chunks) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
-      req.end();
-    })();
-  });
-}
+/** POST /graphql with any body and headers, written chunk by chunk. */
+const rawPost = (baseUrl: string, headers: http.OutgoingHttpHeaders, chunks: Buffer[]) =>
+  request(`${baseUrl}/graphql`, { method: 'POST', headers, body: chunks }).then((reply) => ({ status: reply.status, body: reply.body.toString('utf8') }));
 
 const post = (baseUrl: string, payload: unknown, headers: Record<string, string> = {}) =>
   rawPost(baseUrl, { 'content-type': 'application/json', ...headers }, [Buffer.from(JSON.stringify(payload))]).then(({ status, body }) => ({

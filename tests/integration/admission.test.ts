@@ -4,34 +4,23 @@
  * One slot makes a lost release visible at once: the next request would wait and be refused.
  */
 import net from 'node:net';
-import type { RunningService } from '../../src/service';
-import { startStack, startTestService, type Stack } from '../support/stack';
+import { useTestService } from '../support/stack';
 
-let stack: Stack;
-let service: RunningService;
 
-beforeAll(async () => {
-  stack = await startStack();
-  service = await startTestService(stack, { MAX_CONCURRENT_REQUESTS: '1', MAX_QUEUE_WAIT_MS: '2000', MAX_QUEUED_REQUESTS: '10' });
-});
-
-afterAll(async () => {
-  await service?.stop();
-  await stack?.stop();
-});
+const suite = useTestService({ MAX_CONCURRENT_REQUESTS: '1', MAX_QUEUE_WAIT_MS: '2000', MAX_QUEUED_REQUESTS: '10' });
 
 const QUERY = JSON.stringify({ query: '{ __typename }' });
 
 /** A POST whose body stops after its first bytes, so it holds (or waits for) the slot until destroyed. */
 async function stalledRequest(): Promise<net.Socket> {
-  const socket = net.connect(service.port, '127.0.0.1');
+  const socket = net.connect(suite.service.port, '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.write(`POST /graphql HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${QUERY.length}\r\n\r\n${QUERY.slice(0, 5)}`);
   return socket;
 }
 
 const ask = () =>
-  fetch(`${service.url}/graphql`, {
+  fetch(`${suite.service.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: QUERY,

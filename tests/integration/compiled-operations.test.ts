@@ -4,13 +4,10 @@
  * two (and compiles the document), the compiled path the third, and the last two answers must have
  * the same status, content type and body.
  */
-import http from 'node:http';
-import type { RunningService } from '../../src/service';
 import { CLAIM, createCoupon } from '../support/graphql';
-import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
+import { postJson } from '../support/http';
+import { adminToken, useTestService, userToken } from '../support/stack';
 
-let stack: Stack;
-let service: RunningService;
 
 interface RawAnswer {
   status: number;
@@ -19,33 +16,18 @@ interface RawAnswer {
   body: string;
 }
 
-function post(payload: object, headers: Record<string, string> = {}): Promise<RawAnswer> {
-  const body = JSON.stringify(payload);
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      `${service.url}/graphql`,
-      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          resolve({
-            status: response.statusCode!,
-            contentType: response.headers['content-type'],
-            requestId: response.headers['x-request-id'] as string | undefined,
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+async function post(payload: object, headers: Record<string, string> = {}): Promise<RawAnswer> {
+  const reply = await postJson(suite.service.url, payload, { headers });
+  return {
+    status: reply.status,
+    contentType: reply.headers['content-type'],
+    requestId: reply.headers['x-request-id'] as string | undefined,
+    body: reply.body.toString('utf8'),
+  };
 }
 
 async function answeredBy(): Promise<Record<string, number>> {
-  const { values } = await service.metrics.graphqlRequests.get();
+  const { values } = await suite.service.metrics.graphqlRequests.get();
   return Object.fromEntries(values.map((v) => [String(v.labels.path), v.value]));
 }
 
@@ -71,15 +53,7 @@ async function thrice(request: { query: string } & Record<string, unknown>, head
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const UNKNOWN = '650000000000000000000000';
 
-beforeAll(async () => {
-  stack = await startStack();
-  service = await startTestService(stack);
-});
-
-afterAll(async () => {
-  await service?.stop();
-  await stack?.stop();
-});
+const suite = useTestService();
 
 describe('a document Apollo accepted is answered compiled, exactly as Apollo answered it', () => {
   let soldOutId: string;
@@ -88,9 +62,9 @@ describe('a document Apollo accepted is answered compiled, exactly as Apollo ans
   beforeAll(async () => {
     const admin = adminToken();
     [soldOutId, openId, laterId] = await Promise.all([
-      createCoupon(service.url, admin, { name: 'Gone', totalQuantity: 1 }),
-      createCoupon(service.url, admin, { name: 'Open', totalQuantity: 50 }),
-      createCoupon(service.url, admin, { name: 'Later', totalQuantity: 5, startsAt: new Date(Date.now() + 3_600_000).toISOString() }),
+      createCoupon(suite.service.url, admin, { name: 'Gone', totalQuantity: 1 }),
+      createCoupon(suite.service.url, admin, { name: 'Open', totalQuantity: 50 }),
+      createCoupon(suite.service.url, admin, { name: 'Later', totalQuantity: 5, startsAt: new Date(Date.now() + 3_600_000).toISOString() }),
     ]);
     await post({ query: CLAIM, variables: { couponId: soldOutId } }, bearer(userToken('first-and-only')));
   });

@@ -3,48 +3,40 @@
  * MongoDB counter instead of the Redis gate. Same outcomes, same guarantees; only speed differs.
  */
 import { Types } from 'mongoose';
-import type { RunningService } from '../../src/service';
 import { DbLockClaims } from '../../src/services/db-lock-claims';
 import { CLAIM, COUPON, createCoupon, gql } from '../support/graphql';
-import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
+import { adminToken, useTestService, userToken } from '../support/stack';
 
-let stack: Stack;
-let service: RunningService;
 let admin: string;
 
+const suite = useTestService({ CLAIM_STRATEGY: 'db-lock', RECONCILE_INTERVAL_MS: '3600000' });
+
 beforeAll(async () => {
-  stack = await startStack();
   // Repairs are driven by hand below; the start-up pass finds nothing to do.
-  service = await startTestService(stack, { CLAIM_STRATEGY: 'db-lock', RECONCILE_INTERVAL_MS: '3600000' });
   admin = await adminToken();
 });
 
-afterAll(async () => {
-  await service?.stop();
-  await stack?.stop();
-});
-
-const claim = async (couponId: string, user: string) => gql(service.url, CLAIM, { couponId }, await userToken(user));
+const claim = async (couponId: string, user: string) => gql(suite.service.url, CLAIM, { couponId }, await userToken(user));
 const couponCounter = async (couponId: string) =>
-  service.models.Coupon.collection.findOne({ _id: new Types.ObjectId(couponId) }, { projection: { issuedCount: 1, stockVersion: 1 } });
+  suite.service.models.Coupon.collection.findOne({ _id: new Types.ObjectId(couponId) }, { projection: { issuedCount: 1, stockVersion: 1 } });
 
 describe('db-lock claim strategy', () => {
   test('the service decides claims with the db-lock strategy when CLAIM_STRATEGY=db-lock', () => {
-    expect(service.services.claims).toBeInstanceOf(DbLockClaims);
+    expect(suite.service.services.claims).toBeInstanceOf(DbLockClaims);
   });
 
   test('a first claim is ISSUED with sequence 1, and the coupon shows one fewer remaining', async () => {
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked first', totalQuantity: 3 });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked first', totalQuantity: 3 });
     const reply = await claim(couponId, 'alice');
     expect(reply.errors).toBeUndefined();
     expect(reply.data!.claimCoupon).toMatchObject({ status: 'ISSUED', remaining: 2, issuance: { couponId, userId: 'alice', sequence: 1 } });
-    const coupon = await gql(service.url, COUPON, { id: couponId });
+    const coupon = await gql(suite.service.url, COUPON, { id: couponId });
     expect(coupon.data!.coupon).toMatchObject({ remaining: 2, issuedCount: 1, status: 'ACTIVE' });
-    expect(await service.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId) })).toBe(1);
+    expect(await suite.service.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId) })).toBe(1);
   });
 
   test('a user who already won gets ALREADY_ISSUED with the same issuance back, and stock does not move', async () => {
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked twice', totalQuantity: 5 });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked twice', totalQuantity: 5 });
     const first = await claim(couponId, 'bob');
     const second = await claim(couponId, 'bob');
     expect(first.data!.claimCoupon.status).toBe('ISSUED');
@@ -52,23 +44,23 @@ describe('db-lock claim strategy', () => {
   });
 
   test('when the stock is gone the next user gets SOLD_OUT and the coupon says SOLD_OUT', async () => {
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked single', totalQuantity: 1 });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked single', totalQuantity: 1 });
     expect((await claim(couponId, 'winner')).data!.claimCoupon.status).toBe('ISSUED');
     expect((await claim(couponId, 'late')).data!.claimCoupon).toEqual({ status: 'SOLD_OUT', remaining: 0, issuance: null });
-    expect((await gql(service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ status: 'SOLD_OUT', remaining: 0 });
+    expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ status: 'SOLD_OUT', remaining: 0 });
   });
 
   test('a coupon that has not started answers NOT_STARTED and takes no stock', async () => {
     const startsAt = new Date(Date.now() + 3600_000).toISOString();
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked later', totalQuantity: 10, startsAt });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked later', totalQuantity: 10, startsAt });
     expect((await claim(couponId, 'early')).data!.claimCoupon).toEqual({ status: 'NOT_STARTED', remaining: 10, issuance: null });
-    expect((await gql(service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ status: 'SCHEDULED', remaining: 10 });
+    expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ status: 'SCHEDULED', remaining: 10 });
   });
 
   test('a coupon whose end has passed answers ENDED', async () => {
     const startsAt = new Date(Date.now() - 1000).toISOString();
     const endsAt = new Date(Date.now() + 300).toISOString();
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked brief', totalQuantity: 10, startsAt, endsAt });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked brief', totalQuantity: 10, startsAt, endsAt });
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await claim(couponId, 'slow')).data!.claimCoupon).toEqual({ status: 'ENDED', remaining: 10, issuance: null });
   });
@@ -80,7 +72,7 @@ describe('db-lock claim strategy', () => {
 
   test('a concurrent mini-drop issues exactly the stock, once per user, with sequences 1..stock', async () => {
     const stock = 15;
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked drop', totalQuantity: stock });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked drop', totalQuantity: stock });
     // 60 distinct users, and 10 of them press twice at the same moment.
     const users = Array.from({ length: 60 }, (_, i) => `drop-${i}`);
     const replies = await Promise.all([...users, ...users.slice(0, 10)].map((user) => claim(couponId, user)));
@@ -89,41 +81,41 @@ describe('db-lock claim strategy', () => {
     expect(statuses.filter((s) => s === 'ISSUED')).toHaveLength(stock);
     expect(statuses.every((s) => ['ISSUED', 'ALREADY_ISSUED', 'SOLD_OUT'].includes(s))).toBe(true);
 
-    const stored = await service.models.Issuance.find({ couponId: new Types.ObjectId(couponId) }).lean();
+    const stored = await suite.service.models.Issuance.find({ couponId: new Types.ObjectId(couponId) }).lean();
     expect(stored).toHaveLength(stock);
     expect(new Set(stored.map((i) => i.userId)).size).toBe(stock);
     expect(stored.map((i) => i.sequence).sort((a, b) => a - b)).toEqual(Array.from({ length: stock }, (_, i) => i + 1));
     expect((await couponCounter(couponId))?.issuedCount).toBe(stock);
-    expect((await gql(service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ remaining: 0, issuedCount: stock, status: 'SOLD_OUT' });
+    expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ remaining: 0, issuedCount: stock, status: 'SOLD_OUT' });
   });
 
   test('one user pressing many times at once holds one issuance and every reply names it', async () => {
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked eager', totalQuantity: 10 });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked eager', totalQuantity: 10 });
     const token = await userToken('eager');
-    const replies = await Promise.all(Array.from({ length: 8 }, () => gql(service.url, CLAIM, { couponId }, token)));
+    const replies = await Promise.all(Array.from({ length: 8 }, () => gql(suite.service.url, CLAIM, { couponId }, token)));
     const issuances = new Set(replies.map((r) => r.data!.claimCoupon.issuance.id));
     expect(issuances.size).toBe(1);
     expect(replies.filter((r) => r.data!.claimCoupon.status === 'ISSUED')).toHaveLength(1);
-    expect(await service.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId) })).toBe(1);
+    expect(await suite.service.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId) })).toBe(1);
     // Units taken by the losing presses went back.
-    expect((await gql(service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(9);
+    expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(9);
   });
 
   test('a counter left ahead of the issuances (a claim died between its writes) is set back after a quiet pass', async () => {
-    const couponId = await createCoupon(service.url, admin, { name: 'Locked crash', totalQuantity: 4 });
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked crash', totalQuantity: 4 });
     await claim(couponId, 'survivor');
     // What a claim that took the counter and died before inserting its issuance leaves behind.
-    await service.models.Coupon.collection.updateOne({ _id: new Types.ObjectId(couponId) }, { $inc: { issuedCount: 1, stockVersion: 1 } });
-    expect((await gql(service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(2);
+    await suite.service.models.Coupon.collection.updateOne({ _id: new Types.ObjectId(couponId) }, { $inc: { issuedCount: 1, stockVersion: 1 } });
+    expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(2);
 
-    const strategy = service.services.claims as DbLockClaims;
+    const strategy = suite.service.services.claims as DbLockClaims;
     await strategy.repairOnce();
-    expect((await gql(service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(2);
+    expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(2);
     await strategy.repairOnce();
-    expect((await gql(service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ remaining: 3, issuedCount: 1 });
+    expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ remaining: 3, issuedCount: 1 });
   });
 
   test('claims decided in MongoDB leave no coupon state in Redis', async () => {
-    expect(await service.redis.keys('coupon:*')).toEqual([]);
+    expect(await suite.service.redis.keys('coupon:*')).toEqual([]);
   });
 });

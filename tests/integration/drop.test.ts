@@ -1,20 +1,9 @@
 import { Types } from 'mongoose';
-import type { RunningService } from '../../src/service';
 import { CLAIM, createCoupon, gql, type GraphQLReply } from '../support/graphql';
-import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
+import { adminToken, useTestService, userToken } from '../support/stack';
 
-let stack: Stack;
-let service: RunningService;
 
-beforeAll(async () => {
-  stack = await startStack();
-  service = await startTestService(stack);
-});
-
-afterAll(async () => {
-  await service?.stop();
-  await stack?.stop();
-});
+const suite = useTestService();
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
@@ -22,7 +11,7 @@ test('a drop of 3,000 concurrent claims on 300 coupons issues exactly 300, once 
   const stock = 300;
   const distinctUsers = 2500;
   const repeats = 500;
-  const couponId = await createCoupon(service.url, await adminToken(), { name: 'Drop', totalQuantity: stock });
+  const couponId = await createCoupon(suite.service.url, await adminToken(), { name: 'Drop', totalQuantity: stock });
   const users = Array.from({ length: distinctUsers }, (_, i) => `drop-user-${i}`);
   // Repeats: the first 500 users press the button twice, at the same moment.
   const claimants = [...users, ...users.slice(0, repeats)];
@@ -33,7 +22,7 @@ test('a drop of 3,000 concurrent claims on 300 coupons issues exactly 300, once 
   const replies = await Promise.all(
     claimants.map(async (user) => {
       const sent = performance.now();
-      const reply: GraphQLReply = await gql(service.url, CLAIM, { couponId }, tokens.get(user));
+      const reply: GraphQLReply = await gql(suite.service.url, CLAIM, { couponId }, tokens.get(user));
       latencies.push(performance.now() - sent);
       return { user, reply };
     }),
@@ -48,7 +37,7 @@ test('a drop of 3,000 concurrent claims on 300 coupons issues exactly 300, once 
   const statuses = new Set(replies.map(({ reply }) => reply.data!.claimCoupon.status));
   expect([...statuses].every((s) => ['ISSUED', 'ALREADY_ISSUED', 'SOLD_OUT'].includes(s))).toBe(true);
 
-  const stored = await service.models.Issuance.find({ couponId: new Types.ObjectId(couponId) }).lean();
+  const stored = await suite.service.models.Issuance.find({ couponId: new Types.ObjectId(couponId) }).lean();
   expect(stored).toHaveLength(stock);
   expect(new Set(stored.map((doc) => doc.userId)).size).toBe(stock);
   expect(stored.map((doc) => doc.sequence).sort((a, b) => a - b)).toEqual(Array.from({ length: stock }, (_, i) => i + 1));

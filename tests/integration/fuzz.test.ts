@@ -6,8 +6,8 @@
  * successful claims reported.
  */
 import http from 'node:http';
-import type { RunningService } from '../../src/service';
-import { adminToken, startStack, startTestService, TEST_SECRET, userToken, type Stack } from '../support/stack';
+import { request } from '../support/http';
+import { adminToken, productionEnv, userToken, useTestService } from '../support/stack';
 import { CLAIM, COUPON, createCoupon, gql } from '../support/graphql';
 
 const SEED = 0x5eed_c0de;
@@ -15,25 +15,7 @@ const CASES = 600;
 const IN_FLIGHT = 8;
 const USERS = 16;
 
-let stack: Stack;
-let service: RunningService;
-
-beforeAll(async () => {
-  stack = await startStack();
-  service = await startTestService(stack, {
-    NODE_ENV: 'production',
-    REDIS_URL: stack.redis.url,
-    MONGODB_URI: stack.mongo.url,
-    JWT_SECRET: TEST_SECRET,
-    CLAIM_RATE_PER_USER: '10',
-    CLAIM_RATE_PER_IP: '300',
-  });
-});
-
-afterAll(async () => {
-  await service?.stop();
-  await stack?.stop();
-});
+const suite = useTestService((stack) => ({ ...productionEnv(stack), CLAIM_RATE_PER_USER: '10', CLAIM_RATE_PER_IP: '300' }));
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 function prng(seed: number) {
@@ -65,16 +47,9 @@ interface Answer {
   text: string;
 }
 
-function send(baseUrl: string, fuzz: FuzzCase): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}/graphql`, { method: 'POST', headers: fuzz.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.end(fuzz.body);
-  });
+async function send(baseUrl: string, fuzz: FuzzCase): Promise<Answer> {
+  const reply = await request(`${baseUrl}/graphql`, { method: 'POST', headers: fuzz.headers, body: fuzz.body });
+  return { status: reply.status, contentType: String(reply.headers['content-type'] ?? ''), text: reply.body.toString('utf8') };
 }
 
 const JUNK_TOKENS = ['{', '}', '(', ')', '[', ']', '$', '$id', '...', '@', '@skip', '!', ':', '=', '|', '&', '"', '"""', '#', '\\', '\u0000', '\uffff', 'query', 'mutation', 'subscription', 'fragment', 'on', 'null', 'true', '-1e999', '0x1', '__schema', '__typename', 'claimCoupon', 'ID!', '😀'];
@@ -169,7 +144,7 @@ function problemWith(answer: Answer): string | undefined {
 test('seeded malformed and hostile requests all get a clear coded answer, and MongoDB holds exactly what was reported', async () => {
   const admin = await adminToken();
   const totals = [5, 1_000];
-  const couponIds = await Promise.all(totals.map((totalQuantity) => createCoupon(service.url, admin, { name: 'Fuzz', totalQuantity })));
+  const couponIds = await Promise.all(totals.map((totalQuantity) => createCoupon(suite.service.url, admin, { name: 'Fuzz', totalQuantity })));
   const tokens = new Map<string, string>();
   for (let i = 1; i <= USERS; i++) tokens.set(`fuzz-user-${i}`, await userToken(`fuzz-user-${i}`));
 
@@ -188,7 +163,7 @@ test('seeded malformed and hostile requests all get a clear coded answer, and Mo
     while (next < cases.length) {
       const fuzz = cases[next++]!;
       seenKinds.set(fuzz.kind, (seenKinds.get(fuzz.kind) ?? 0) + 1);
-      const answer = await send(service.url, fuzz);
+      const answer = await send(suite.service.url, fuzz);
       const problem = problemWith(answer);
       if (problem) problems.push(`${fuzz.kind}: ${problem}: ${answer.status} ${answer.text.slice(0, 300)}`);
       const claim = answer.status === 200 ? JSON.parse(answer.text).data?.claimCoupon : undefined;
@@ -204,22 +179,22 @@ test('seeded malformed and hostile requests all get a clear coded answer, and Mo
   expect(seenKinds.size).toBe(kinds.length);
   expect(issued.length).toBeGreaterThan(0);
 
-  const health = await fetch(`${service.url}/healthz`);
+  const health = await fetch(`${suite.service.url}/healthz`);
   expect(health.status).toBe(200);
 
   for (const [index, couponId] of couponIds.entries()) {
     const reported = issued.filter((issuance) => issuance.couponId === couponId);
-    const stored = await service.models.Issuance.find({ couponId }).lean();
+    const stored = await suite.service.models.Issuance.find({ couponId }).lean();
     expect(stored).toHaveLength(reported.length);
     expect(new Set(stored.map((issuance) => issuance.userId)).size).toBe(stored.length);
     expect(new Set(stored.map((issuance) => issuance.sequence)).size).toBe(stored.length);
     expect(stored.map((issuance) => String(issuance._id)).sort()).toEqual(reported.map((issuance) => issuance.id).sort());
     expect(stored.length).toBeLessThanOrEqual(totals[index]!);
-    const coupon = await gql(service.url, COUPON, { id: couponId });
+    const coupon = await gql(suite.service.url, COUPON, { id: couponId });
     expect(coupon.data!.coupon.remaining).toBe(totals[index]! - stored.length);
   }
 
   // After all of it, an ordinary user can still claim.
-  const after = await gql(service.url, CLAIM, { couponId: couponIds[1] }, await userToken('after-the-storm'));
+  const after = await gql(suite.service.url, CLAIM, { couponId: couponIds[1] }, await userToken('after-the-storm'));
   expect(after.data!.claimCoupon.status).toBe('ISSUED');
 });

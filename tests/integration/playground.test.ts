@@ -7,15 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPlaygroundHandler, prefersHtml, type PlaygroundOptions } from '../../src/playground';
+import { request as rawRequest, type RawReply, type RawRequest } from '../support/http';
 
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
 const DECLINED = 'declined by the playground handler';
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
+type Reply = RawReply;
 
 async function startServer(opts: PlaygroundOptions): Promise<{ base: string; close: () => Promise<void> }> {
   const playground = createPlaygroundHandler(opts);
@@ -31,18 +28,8 @@ async function startServer(opts: PlaygroundOptions): Promise<{ base: string; clo
   };
 }
 
-/** node:http rather than fetch, because fetch would normalise "../" away before sending. */
-function request(base: string, rawPath: string, init: { method?: string; headers?: http.OutgoingHttpHeaders } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${rawPath}`, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** The raw client, because fetch would normalise "../" away before sending. */
+const request = (base: string, rawPath: string, init: RawRequest = {}): Promise<Reply> => rawRequest(`${base}${rawPath}`, init);
 
 /** Every src/href in the page except data: URLs. */
 function referencedUrls(html: string): string[] {

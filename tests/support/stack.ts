@@ -44,3 +44,33 @@ export async function startTestService(stack: Pick<Stack, 'redis' | 'mongo'>, en
 
 export const userToken = (sub: string) => auth.issue(sub);
 export const adminToken = () => auth.issue('operator', { admin: true });
+
+/** What a suite needs to start a service in production mode on its stack (the secret is the tests'). */
+export const productionEnv = (stack: Pick<Stack, 'redis' | 'mongo'>): Record<string, string> => ({
+  NODE_ENV: 'production',
+  REDIS_URL: stack.redis.url,
+  MONGODB_URI: stack.mongo.url,
+  JWT_SECRET: TEST_SECRET,
+});
+
+export interface SuiteService {
+  readonly stack: Stack;
+  readonly service: RunningService;
+}
+
+/**
+ * One stack and one service for the whole suite, started before its first test and stopped after
+ * its last. `env` is the service's environment, or a function of the stack for what names it.
+ */
+export function useTestService(env: Record<string, string> | ((stack: Stack) => Record<string, string>) = {}): SuiteService {
+  const suite = {} as { stack: Stack; service: RunningService };
+  beforeAll(async () => {
+    suite.stack = await startStack();
+    suite.service = await startTestService(suite.stack, typeof env === 'function' ? env(suite.stack) : env);
+  });
+  afterAll(async () => {
+    await suite.service?.stop();
+    await suite.stack?.stop();
+  });
+  return suite;
+}

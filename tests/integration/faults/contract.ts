@@ -9,7 +9,7 @@ import { connectMongo } from '../../../src/mongo/connection';
 import { registerModels, type Models } from '../../../src/mongo/models';
 import { createLogger } from '../../../src/logger';
 import { startChildService, type ChildService } from '../../support/child-service';
-import { CLAIM, COUPON, errorCode, type GraphQLReply } from '../../support/graphql';
+import { CLAIM, COUPON, errorCode, gql, type GraphQLReply } from '../../support/graphql';
 import { startStack, type Stack } from '../../support/stack';
 
 export interface ClaimAnswer {
@@ -32,27 +32,8 @@ export interface ClaimAnswer {
  */
 export const clientAgent = new http.Agent({ keepAlive: true, timeout: 2000, maxFreeSockets: 10_000 });
 
-export function postGraphQL(url: string, query: string, variables: Record<string, unknown>, token?: string, agent = clientAgent): Promise<GraphQLReply> {
-  const payload = JSON.stringify({ query, variables });
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
-  if (token) headers.authorization = `Bearer ${token}`;
-  return new Promise((resolve, reject) => {
-    const request = http.request(`${url}/graphql`, { method: 'POST', headers, agent }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        try {
-          resolve({ status: response.statusCode!, ...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Omit<GraphQLReply, 'status'>) });
-        } catch (error) {
-          reject(error);
-        }
-      });
-      response.on('error', reject);
-    });
-    request.on('error', reject);
-    request.end(payload);
-  });
-}
+export const postGraphQL = (url: string, query: string, variables: Record<string, unknown>, token?: string, agent = clientAgent): Promise<GraphQLReply> =>
+  gql(url, query, variables, token, agent);
 
 export async function claimAs(url: string, couponId: string, user: string, token: string, agent = clientAgent): Promise<ClaimAnswer> {
   const sent = performance.now();
