@@ -13,44 +13,63 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  /** ISO-8601 date-time string in UTC, e.g. 2026-11-25T10:00:00.000Z. */
+  /** ISO-8601 date-time string. Input needs a time zone (2026-11-25T10:00:00Z or +01:00); output is always UTC with milliseconds, e.g. 2026-11-25T10:00:00.000Z. */
   DateTime: { input: Date; output: Date; }
 };
 
 export type ClaimResult = {
   __typename?: 'ClaimResult';
-  /** Set for ISSUED and ALREADY_ISSUED (the same issuance both times). */
+  /** Set for ISSUED and ALREADY_ISSUED (the same issuance both times); null otherwise. */
   issuance?: Maybe<Issuance>;
+  /** Stock left as this claim was decided. */
   remaining: Scalars['Int']['output'];
   status: ClaimStatus;
 };
 
+/** What a claim ended in. Business outcomes are these values, never errors. */
 export type ClaimStatus =
+  /** This user already holds an issuance of this coupon: the same one is returned, nothing new is issued. */
   | 'ALREADY_ISSUED'
+  /** At or after the coupon's endsAt. */
   | 'ENDED'
+  /** Won by this claim; the issuance was already stored in MongoDB when this answer was sent. */
   | 'ISSUED'
+  /** Before the coupon's startsAt. */
   | 'NOT_STARTED'
+  /** No stock left. */
   | 'SOLD_OUT';
 
+/** A first-come-first-served coupon: a fixed stock, at most one unit per user. */
 export type Coupon = {
   __typename?: 'Coupon';
+  /** Claims from this instant on answer ENDED. Null: the coupon never ends. */
   endsAt?: Maybe<Scalars['DateTime']['output']>;
+  /** 24 hexadecimal digits (a MongoDB ObjectId). */
   id: Scalars['ID']['output'];
+  /** Units issued so far: totalQuantity minus remaining. */
   issuedCount: Scalars['Int']['output'];
   name: Scalars['String']['output'];
-  /** Live: totalQuantity minus what has been issued. */
+  /** Live: totalQuantity minus what has been issued, read from the Redis gate at request time. */
   remaining: Scalars['Int']['output'];
+  /** Claims before this instant answer NOT_STARTED. */
   startsAt: Scalars['DateTime']['output'];
   status: CouponStatus;
+  /** How many units the coupon has in all. */
   totalQuantity: Scalars['Int']['output'];
 };
 
+/** Where a coupon stands, derived when it is read, in this order: SCHEDULED, ENDED, SOLD_OUT, ACTIVE. */
 export type CouponStatus =
+  /** Claims are open and stock is left. */
   | 'ACTIVE'
+  /** endsAt has passed: claims answer ENDED. */
   | 'ENDED'
+  /** Before startsAt: claims answer NOT_STARTED. */
   | 'SCHEDULED'
+  /** Open, but remaining is 0: claims answer SOLD_OUT. */
   | 'SOLD_OUT';
 
+/** A new coupon. Out-of-range values are BAD_USER_INPUT, with the field named in extensions.field. */
 export type CreateCouponInput = {
   /** Optional; must be after startsAt. */
   endsAt?: InputMaybe<Scalars['DateTime']['input']>;
@@ -62,22 +81,31 @@ export type CreateCouponInput = {
   totalQuantity: Scalars['Int']['input'];
 };
 
+/** One unit of a coupon won by one user, stored in MongoDB before the winner hears ISSUED. */
 export type Issuance = {
   __typename?: 'Issuance';
   coupon: Coupon;
   couponId: Scalars['ID']['output'];
+  /** 24 hexadecimal digits, chosen when the claim was decided. */
   id: Scalars['ID']['output'];
+  /** When the claim was decided (by the Redis server's clock). */
   issuedAt: Scalars['DateTime']['output'];
   /** 1..totalQuantity, the order in which it was won; unique per coupon. */
   sequence: Scalars['Int']['output'];
+  /** The winner: the sub of the token that claimed. */
   userId: Scalars['ID']['output'];
 };
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** The caller claims for itself. */
+  /**
+   * The caller (the token's sub) claims one unit for itself; there is no user argument.
+   * Needs a token. Errors: UNAUTHENTICATED, BAD_USER_INPUT (malformed id), NOT_FOUND (unknown coupon),
+   * RATE_LIMITED (extensions.retryAfterMs), SERVICE_UNAVAILABLE (retry; the claim may have won, and
+   * a retry then answers ALREADY_ISSUED). At most one claimCoupon per operation.
+   */
   claimCoupon: ClaimResult;
-  /** Admin only. */
+  /** Creates a coupon. Admin only: no or a bad token is UNAUTHENTICATED, a token without role admin is FORBIDDEN. */
   createCoupon: Coupon;
 };
 
@@ -93,9 +121,9 @@ export type MutationCreateCouponArgs = {
 
 export type Query = {
   __typename?: 'Query';
-  /** Null when unknown. */
+  /** A coupon with its live stock; no token needed. Null when unknown; a malformed id is BAD_USER_INPUT. */
   coupon?: Maybe<Coupon>;
-  /** The caller's own issuances; needs a token. */
+  /** The caller's own issuances, newest first, at most 1000; needs a token (UNAUTHENTICATED without one). */
   myIssuances: Array<Issuance>;
 };
 
@@ -104,6 +132,7 @@ export type QueryCouponArgs = {
   id: Scalars['ID']['input'];
 };
 
+/** A coupon's stock at one moment, as pushed to stockChanged subscribers. */
 export type StockUpdate = {
   __typename?: 'StockUpdate';
   couponId: Scalars['ID']['output'];
@@ -114,7 +143,14 @@ export type StockUpdate = {
 
 export type Subscription = {
   __typename?: 'Subscription';
-  /** First event: the current state. Then coalesced updates, at most one per 100 ms; the last one (SOLD_OUT) always arrives. */
+  /**
+   * Live stock of one coupon, over WebSocket (graphql-transport-ws) only; no token needed.
+   * First event: the current state, at once. Then an update after claims change the stock,
+   * coalesced to at most one per 100 ms, always the newest value (never an older one after a
+   * newer one); the last one (remaining 0, SOLD_OUT) always arrives. The subscription stays open
+   * until the client or the server ends it.
+   * Unknown coupon: NOT_FOUND, and the subscription ends.
+   */
   stockChanged: StockUpdate;
 };
 
