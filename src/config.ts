@@ -75,6 +75,18 @@ const envSchema = z.object({
   // Distinct GraphQL documents kept compiled (graphql-jit) after Apollo accepted them; 0 = off.
   COMPILED_OPERATIONS_MAX: nonNegativeInt.max(100_000).default(500),
   // Service processes sharing the port; 'auto' is one per core this process may use.
+  // WebSocket limits, per instance (per worker); 0 turns one off. Defaults for a public service:
+  // 100 connections per address is a busy office or a small carrier NAT watching a drop;
+  // load tests from one machine raise WS_MAX_CONNECTIONS_PER_IP and the subscribe rates (or set 0).
+  WS_MAX_CONNECTIONS_PER_IP: nonNegativeInt.default(100),
+  // Subscribe messages per second on one connection, after a burst of 20 + this (a page filling every slot at once).
+  WS_SUBSCRIBE_RATE_PER_CONNECTION: nonNegativeInt.default(5),
+  // Subscribe messages per second from one address over all its connections.
+  WS_SUBSCRIBE_RATE_PER_IP: nonNegativeInt.default(100),
+  // A connection with no subscription for this long is closed (1000).
+  WS_IDLE_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  // A connection is closed (1000) after this long, spread over its last tenth; clients reconnect.
+  WS_MAX_CONNECTION_AGE_MS: z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
   WORKERS: z.union([z.literal('auto'), z.coerce.number().int(WORKERS_RANGE).min(1, WORKERS_RANGE).max(256, WORKERS_RANGE)], { error: WORKERS_RANGE }).default(1),
 });
 
@@ -116,6 +128,16 @@ export interface Config {
   compiledOperationsMax: number;
   /** Service processes sharing the port (node:cluster); 1 runs the service in this process. */
   workers: number;
+  /** WebSocket connections one client address may hold on this instance; 0: no cap. */
+  wsMaxConnectionsPerIp: number;
+  /** Subscribe messages per second per connection (after a burst of 20 + this); 0: no limit. */
+  wsSubscribeRatePerConnection: number;
+  /** Subscribe messages per second per client address; 0: no limit. */
+  wsSubscribeRatePerIp: number;
+  /** A connection without a subscription for this long is closed; 0: never. */
+  wsIdleTimeoutMs: number;
+  /** Longest life of a connection before the server closes it (1000) for the client to reconnect; 0: no limit. */
+  wsMaxConnectionAgeMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -168,6 +190,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     claimStrategy: e.CLAIM_STRATEGY,
     compiledOperationsMax: e.COMPILED_OPERATIONS_MAX,
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
+    wsMaxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
+    wsSubscribeRatePerConnection: e.WS_SUBSCRIBE_RATE_PER_CONNECTION,
+    wsSubscribeRatePerIp: e.WS_SUBSCRIBE_RATE_PER_IP,
+    wsIdleTimeoutMs: e.WS_IDLE_TIMEOUT_MS,
+    wsMaxConnectionAgeMs: e.WS_MAX_CONNECTION_AGE_MS,
   };
 }
 

@@ -12,11 +12,12 @@ import type { Logger } from 'pino';
 import { openConnections } from './composition/connections';
 import { gracefulStop } from './composition/graceful-stop';
 import { MAX_BODY_BYTES, startGraphQLServer } from './composition/graphql-server';
-import { createRoutes } from './composition/http-routes';
+import { createRoutes, REQUEST_DEADLINE_MS } from './composition/http-routes';
 import { buildServices } from './composition/services';
 import type { Config } from './config';
 import { buildContext, type Services } from './context';
 import { clientAddressOf } from './http/client-address';
+import { REQUEST_LIMITS } from './http/request-limits';
 import { attachSubscriptions } from './http/subscriptions';
 import type { Metrics } from './metrics';
 import type { Models } from './mongo/models';
@@ -102,7 +103,18 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     connectionInitTimeoutMs: 3_000,
     maxPayloadBytes: MAX_BODY_BYTES,
     validationRules: graphql.validationRules,
+    maxTokens: REQUEST_LIMITS.maxTokens,
+    hideSchema: !settings.introspectionEnabled,
+    firstEventDeadlineMs: REQUEST_DEADLINE_MS,
     clientAddress,
+    limits: {
+      maxConnectionsPerAddress: settings.wsMaxConnectionsPerIp,
+      subscribesPerSecondPerConnection: settings.wsSubscribeRatePerConnection,
+      subscribesPerSecondPerAddress: settings.wsSubscribeRatePerIp,
+      idleTimeoutMs: settings.wsIdleTimeoutMs,
+      maxConnectionAgeMs: settings.wsMaxConnectionAgeMs,
+    },
+    onDependencyError: (dependency) => metrics.dependencyErrors.inc({ dependency }),
   });
   graph.startBackground();
 
