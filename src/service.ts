@@ -99,7 +99,14 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
 
   const metrics = createMetrics();
   const catalog = new CouponCatalog(models);
-  const gate = new CouponGate(redis, models, logger, () => metrics.repairs.inc({ kind: 'redis_rebuilt' }));
+  // A rebuild's stock goes to watchers like a claim's (the feed is built below; loads come later).
+  const gate = new CouponGate(
+    redis,
+    models,
+    logger,
+    () => metrics.repairs.inc({ kind: 'redis_rebuilt' }),
+    (couponId) => stockFeed.changed(couponId),
+  );
   const writer = new IssuanceWriter(models, {
     windowMs: settings.groupCommitWindowMs,
     maxBatch: settings.groupCommitMaxBatch,
@@ -305,6 +312,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       // Apollo's drain plugin stops accepting and waits for in-flight requests.
       await stopStep('in-flight requests', () => apollo.stop());
       await stopStep('issuance writes', () => writer.drained());
+      // What the last claims changed goes out before the publisher closes.
+      await stopStep('stock updates', () => stockFeed.flush());
       await stopStep('connections', async () => {
         await Promise.all([redis, publisher, subscriber, limiterRedis].map((client) => client.quit().catch(() => client.disconnect())));
         await mongo.close();
