@@ -133,6 +133,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       // Apollo's drain plugin stops accepting and waits for in-flight requests.
       ['in-flight requests', () => graphql.apollo.stop()],
       ['issuance writes', () => graph.writer.drained()],
+      // What the last claims changed goes out before the publisher closes.
+      ['stock updates', () => graph.stockFeed.flush()],
       ['connections', () => connections.close()],
     ],
     logger,

@@ -39,7 +39,14 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   const { redis, publisher, subscriber, limiterRedis, models } = connections;
   const metrics = createMetrics();
   const catalog = new CouponCatalog(models);
-  const gate = new CouponGate(redis, models, logger, () => metrics.repairs.inc({ kind: 'redis_rebuilt' }));
+  // A rebuild's stock goes to watchers like a claim's (the feed is built below; loads come later).
+  const gate = new CouponGate(
+    redis,
+    models,
+    logger,
+    () => metrics.repairs.inc({ kind: 'redis_rebuilt' }),
+    (couponId) => stockFeed.changed(couponId),
+  );
   const writer = new IssuanceWriter(models, {
     windowMs: settings.groupCommitWindowMs,
     maxBatch: settings.groupCommitMaxBatch,

@@ -22,21 +22,28 @@ export function couponKeys(couponId: string) {
 }
 export type CouponKeys = ReturnType<typeof couponKeys>;
 
-/** A winner as kept in the winners hash: "sequence:issuedAtMs:issuanceId". */
+/**
+ * A winner as kept in the winners hash: "sequence:issuedAtMs:issuanceId" for a reservation,
+ * "=sequence:issuedAtMs:issuanceId" once MongoDB is known to hold it.
+ */
 export interface WinnerEntry {
   sequence: number;
   issuedAtMs: number;
   issuanceId: string;
+  /** MongoDB holds it (confirmed after its write, or loaded from MongoDB). */
+  durable?: boolean;
 }
 
 export function encodeWinner(entry: WinnerEntry): string {
-  return `${entry.sequence}:${entry.issuedAtMs}:${entry.issuanceId}`;
+  return `${entry.durable ? '=' : ''}${entry.sequence}:${entry.issuedAtMs}:${entry.issuanceId}`;
 }
 
 export function decodeWinner(value: string): WinnerEntry {
-  const match = /^(\d+):(\d+):(.+)$/.exec(value);
+  const match = /^(=?)(\d+):(\d+):(.+)$/.exec(value);
   if (!match) throw new ScriptReplyError(`malformed winner entry ${JSON.stringify(value)}`);
-  return { sequence: Number(match[1]), issuedAtMs: Number(match[2]), issuanceId: match[3]! };
+  const entry: WinnerEntry = { sequence: Number(match[2]), issuedAtMs: Number(match[3]), issuanceId: match[4]! };
+  if (match[1]) entry.durable = true;
+  return entry;
 }
 
 export class ScriptReplyError extends Error {
@@ -49,13 +56,18 @@ export interface GateReply {
   version: number;
   /** Present for ISSUED and ALREADY_ISSUED. */
   winner?: WinnerEntry;
-  /** The winner's MongoDB write is not confirmed yet. */
+  /** The winner's MongoDB write is not confirmed yet (or its confirmation was lost). */
   pending: boolean;
+  /**
+   * SOLD_OUT or ENDED from a state that lost winner entries (fewer than sequences taken): this
+   * user may hold an issuance Redis forgot, so MongoDB must be asked before the answer.
+   */
+  suspect: boolean;
 }
 
 export function parseClaimReply(reply: unknown): GateReply {
-  if (!Array.isArray(reply) || reply.length !== 7) throw new ScriptReplyError(`claim reply ${JSON.stringify(reply)}`);
-  const [status, remaining, version, sequence, issuedAtMs, issuanceId, pending] = reply;
+  if (!Array.isArray(reply) || reply.length !== 8) throw new ScriptReplyError(`claim reply ${JSON.stringify(reply)}`);
+  const [status, remaining, version, sequence, issuedAtMs, issuanceId, pending, suspect] = reply;
   if (!CLAIM_STATUSES.includes(status) || typeof remaining !== 'number' || typeof version !== 'number') {
     throw new ScriptReplyError(`claim reply ${JSON.stringify(reply)}`);
   }
@@ -66,6 +78,7 @@ export function parseClaimReply(reply: unknown): GateReply {
     version,
     winner: won ? { sequence: Number(sequence), issuedAtMs: Number(issuedAtMs), issuanceId: String(issuanceId) } : undefined,
     pending: pending === 1,
+    suspect: suspect === 1,
   };
 }
 
@@ -107,11 +120,17 @@ export const loadArgs = (
     ...freeSequences,
   ] as const;
 
+/** `stored` is MongoDB's: it goes in as durable. */
 export const adoptArgs = (keys: CouponKeys, userId: string, reserved: WinnerEntry, stored: WinnerEntry) =>
-  [keys.meta, keys.winners, keys.pending, keys.free, userId, reserved.issuanceId, reserved.sequence, encodeWinner(stored)] as const;
+  [keys.meta, keys.winners, keys.pending, keys.free, userId, reserved.issuanceId, reserved.sequence, encodeWinner({ ...stored, durable: true })] as const;
 
+/** `holder` is MongoDB's: it goes in as durable. */
 export const revokeArgs = (keys: CouponKeys, userId: string, reservedIssuanceId: string, holderId: string, holder: WinnerEntry) =>
-  [keys.meta, keys.winners, keys.pending, userId, reservedIssuanceId, holderId, encodeWinner(holder)] as const;
+  [keys.meta, keys.winners, keys.pending, userId, reservedIssuanceId, holderId, encodeWinner({ ...holder, durable: true })] as const;
+
+/** Users with the issuance id MongoDB now holds for each. */
+export const confirmArgs = (keys: CouponKeys, confirmed: Array<{ userId: string; issuanceId: string }>) =>
+  [keys.winners, keys.pending, ...confirmed.flatMap(({ userId, issuanceId }) => [userId, issuanceId])] as const;
 
 export const stockArgs = (keys: CouponKeys) => [keys.meta, keys.free] as const;
 
@@ -151,6 +170,7 @@ declare module 'ioredis' {
     couponStock(...args: readonly Arg[]): Result<unknown, Context>;
     couponInspect(...args: readonly Arg[]): Result<unknown, Context>;
     couponForget(...args: readonly Arg[]): Result<number, Context>;
+    couponConfirm(...args: readonly Arg[]): Result<number, Context>;
   }
 }
 
@@ -162,6 +182,7 @@ const SCRIPTS = {
   couponStock: 'stock-2.lua',
   couponInspect: 'inspect-4.lua',
   couponForget: 'forget-4.lua',
+  couponConfirm: 'confirm-2.lua',
 } as const;
 
 const luaDir = path.join(__dirname, 'lua');

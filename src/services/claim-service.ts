@@ -88,7 +88,7 @@ export class ClaimService {
     const outcome = await this.writer.write(issuance);
     switch (outcome.kind) {
       case 'written':
-        this.gate.confirm(coupon.id, [userId]).catch((error: Error) =>
+        this.gate.confirm(coupon.id, [{ userId, issuanceId: issuance.id }]).catch((error: Error) =>
           // The sweeper finds the mark again and confirms it then; nothing is lost.
           this.logger.warn({ couponId: coupon.id, err: error.message }, 'could not clear pending mark'),
         );
@@ -120,12 +120,18 @@ export class ClaimService {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const reply = await this.gate.claim(coupon, userId, new Types.ObjectId().toHexString());
       if (reply.status === 'NOT_LOADED') throw new Error('unreachable: gate loads state before replying');
-      if (!reply.winner) return { status: reply.status, issuance: null, remaining: reply.remaining };
+      if (!reply.winner) {
+        // Redis lost winner entries: a user told SOLD_OUT or ENDED may be one whose issuance MongoDB holds.
+        const held = reply.suspect ? await this.gate.durableWinner(coupon, userId) : null;
+        if (held) return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, held), remaining: reply.remaining };
+        return { status: reply.status, issuance: null, remaining: reply.remaining };
+      }
       if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);
       if (reply.status === 'ALREADY_ISSUED' && !reply.pending) {
         return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, reply.winner), remaining: reply.remaining };
       }
-      // A new win, or an earlier one whose write is unconfirmed: durable before the answer.
+      // A new win, or an earlier one not known to be in MongoDB (its write unconfirmed, or its
+      // confirmation lost): durable before the answer, and SERVICE_UNAVAILABLE while MongoDB is down.
       const settlement = await this.settle(coupon, userId, reply.winner);
       if (settlement.kind === 'durable') return { status: reply.status, issuance: settlement.issuance, remaining: reply.remaining };
       if (settlement.kind === 'adopted') {

@@ -1,7 +1,10 @@
 /**
  * The concurrency gate: a coupon's live state in Redis (stock, winners, sequence, pending
  * writes), changed only by the Lua scripts. The state is derived from MongoDB and rebuilt from
- * it whenever it is missing, for example after Redis lost its data.
+ * it whenever it is missing, for example after Redis lost its data. A part of it lost (a
+ * failover, an operator's DEL) is caught too: a meta without its fields is not loaded, a winner
+ * entry is only taken for durable once MongoDB confirmed it, and a winners hash with fewer
+ * entries than sequences taken sends a sold-out answer to MongoDB first (see claim-4.lua).
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -11,6 +14,7 @@ import type { Models } from '../mongo/models';
 import {
   adoptArgs,
   claimArgs,
+  confirmArgs,
   couponKeys,
   decodeWinner,
   encodeWinner,
@@ -46,12 +50,16 @@ export class CouponGate {
   private readonly loading = new Map<string, Promise<void>>();
   /** Coupons this instance dropped on purpose (a repair): their rebuild is expected, not news. */
   private readonly dropped = new Set<string>();
+  /** Repairs of a lost winners hash under way, one per coupon. */
+  private readonly repairing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly redis: Redis,
     private readonly models: Models,
     private readonly logger: Logger,
     private readonly onRebuilt: (couponId: string) => void = () => {},
+    /** A load from MongoDB set the coupon's stock: watchers must hear it (the stock feed publishes it). */
+    private readonly onStockChanged: (couponId: string) => void = () => {},
   ) {}
 
   /** Runs the claim script, loading the coupon's state first when Redis does not have it. */
@@ -76,9 +84,43 @@ export class CouponGate {
     return reply;
   }
 
-  /** MongoDB now holds the user's issuance: it no longer needs the sweeper. */
-  async confirm(couponId: string, userIds: string[]): Promise<void> {
-    if (userIds.length > 0) await this.redis.zrem(couponKeys(couponId).pending, ...userIds);
+  /** MongoDB now holds these issuances: they no longer need the sweeper, and their entries are durable. */
+  async confirm(couponId: string, confirmed: Array<{ userId: string; issuanceId: string }>): Promise<void> {
+    if (confirmed.length > 0) await this.redis.couponConfirm(...confirmArgs(couponKeys(couponId), confirmed));
+  }
+
+  /**
+   * The user's issuance as MongoDB holds it, for a claim the script answered from a state that
+   * lost winner entries (`suspect`); null when the user holds none. A found one is put back in
+   * the winners hash, and the coupon's state is rebuilt from MongoDB as soon as no write is
+   * pending, so the next claims need MongoDB no more. Throws when MongoDB cannot answer.
+   */
+  async durableWinner(coupon: CouponDefinition, userId: string): Promise<WinnerEntry | null> {
+    void this.repairLostWinners(coupon);
+    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId }).select({ sequence: 1, issuedAt: 1 }).lean();
+    if (!doc) return null;
+    const entry: WinnerEntry = { sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString(), durable: true };
+    await this.redis.hsetnx(couponKeys(coupon.id).winners, userId, encodeWinner(entry));
+    return entry;
+  }
+
+  /** Rebuilds the coupon from MongoDB when its winners hash has fewer entries than sequences taken. */
+  private repairLostWinners(coupon: CouponDefinition): Promise<void> {
+    let repair = this.repairing.get(coupon.id);
+    if (!repair) {
+      repair = (async () => {
+        const seen = await this.inspect(coupon.id);
+        // With writes pending, the reconciler settles them first and then repairs the drift.
+        if (!seen.loaded || seen.pending > 0 || seen.winners >= seen.taken) return;
+        if (!(await this.forgetIfUnchanged(coupon.id, seen))) return;
+        await this.ensureLoaded(coupon);
+        this.logger.warn({ couponId: coupon.id, redisTaken: seen.taken, redisWinners: seen.winners }, 'redis had lost winner entries; rebuilt the coupon state from mongodb');
+      })()
+        .catch((error: Error) => this.logger.warn({ couponId: coupon.id, err: error.message }, 'repair of lost winner entries failed; the reconciler will retry'))
+        .finally(() => this.repairing.delete(coupon.id));
+      this.repairing.set(coupon.id, repair);
+    }
+    return repair;
   }
 
   /** Undo a reservation for a user who already held `stored` in MongoDB; the sequence goes back to stock. */
@@ -147,15 +189,17 @@ export class CouponGate {
     // Across instances, one loader at a time; the others wait for meta to appear.
     const started = Date.now();
     while ((await this.redis.set(lockKey, token, 'PX', LOAD_LOCK_MS, 'NX')) !== 'OK') {
-      if ((await this.redis.exists(keys.meta)) === 1) return;
+      if (await this.isLoaded(keys)) return;
       if (Date.now() - started > 2000) throw new Error(`coupon ${coupon.id} is being loaded by another instance`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     try {
-      if ((await this.redis.exists(keys.meta)) === 1) return;
+      if (await this.isLoaded(keys)) return;
       const { highest, free, winners } = await this.copyWinners(coupon);
       const loaded = await this.redis.couponLoad(...loadArgs(keys, coupon, highest, free));
       const expected = this.dropped.delete(coupon.id);
+      // A new epoch, and maybe a different `remaining` (units MongoDB never got come back).
+      if (loaded === 1) this.onStockChanged(coupon.id);
       if (loaded === 1 && winners > 0 && !expected) {
         // Winners existed, so Redis had lost this state (restart, flush): worth an operator's eye.
         this.logger.warn({ couponId: coupon.id, winners, highestSequence: highest, handedBack: free.length }, 'coupon state rebuilt in redis from mongodb');
@@ -166,6 +210,12 @@ export class CouponGate {
     } finally {
       await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lockKey, token);
     }
+  }
+
+  /** Meta with its fields: a meta that is a version alone (left by a lost meta) does not count. */
+  private async isLoaded(keys: ReturnType<typeof couponKeys>): Promise<boolean> {
+    const [total, seq] = await this.redis.hmget(keys.meta, 'total', 'seq');
+    return total !== null && seq !== null;
   }
 
   /** Streams the coupon's issuances from MongoDB into the winners hash, finding unused sequences. */
@@ -188,7 +238,7 @@ export class CouponGate {
       for (let missing = highest + 1; missing < doc.sequence; missing++) free.push(missing);
       highest = doc.sequence;
       winners += 1;
-      chunk.push(doc.userId, encodeWinner({ sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString() }));
+      chunk.push(doc.userId, encodeWinner({ sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString(), durable: true }));
       if (chunk.length >= LOAD_CHUNK * 2) await writeChunk();
     }
     await writeChunk();

@@ -3,13 +3,21 @@
  *
  * Publishing: claims call `changed(couponId)`. Per coupon, at most one message per interval
  * goes out on Redis pub/sub, carrying the stock read at send time (so always the latest),
- * and a change is never left unsent: the trailing send covers the last one (sold out).
+ * and a change is never left unsent: the trailing send covers the last one (sold out), and a
+ * graceful stop sends what is still waiting for its interval (see `stop` and `flush`).
  *
  * Receiving: one Redis subscription per coupon per instance, however many clients watch it,
  * dropped when the last one leaves. Messages carry the coupon's stock position (epoch,
  * version); an instance never forwards a position older than one it already forwarded, and forwards at most one
  * update per interval per coupon to its local subscribers, a slice of subscribers per turn of
  * the event loop (see DELIVERY_SLICE).
+ *
+ * Rechecking: delivery must not hang on the timer of the instance that made the change (it may
+ * be killed inside its coalescing window), nor on a publish at all (a rebuild from MongoDB changes
+ * stock without a claim). So every RECHECK_MS each instance reads the stock of the coupons its own
+ * subscribers watch, one read-only script call per coupon, and forwards it when its position is
+ * newer than what it forwarded: whatever changed reaches every watcher within RECHECK_MS plus one
+ * interval, whichever instance changed it and whether or not that instance is still there.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -29,9 +37,17 @@ export const STOCK_CHANNEL_PREFIX = 'coupon-stock:';
  */
 export const DELIVERY_SLICE = 200;
 
+/**
+ * How often an instance re-reads the stock of the coupons its subscribers watch. With the 100 ms
+ * interval, a change nobody published reaches watchers within about 0.6 s (bound: 1 s).
+ */
+export const RECHECK_MS = 500;
+
 export interface StockFeedOptions {
   /** Minimum gap between two updates of one coupon, both when publishing and delivering. */
   intervalMs: number;
+  /** Re-read of watched coupons (default RECHECK_MS); 0 turns it off. */
+  recheckMs?: number;
   onSubscribersChanged?: (open: number) => void;
 }
 
@@ -50,6 +66,14 @@ class KeyedThrottle {
     const wait = (this.last.get(key) ?? -Infinity) + this.intervalMs - Date.now();
     if (wait <= 0) return this.run(key);
     this.timers.set(key, setTimeout(() => this.run(key), wait));
+  }
+
+  /** Fires now every key that waits for its interval. */
+  flush(): void {
+    for (const [key, timer] of [...this.timers]) {
+      clearTimeout(timer);
+      this.run(key);
+    }
   }
 
   clear(): void {
@@ -92,6 +116,13 @@ export class StockFeed {
   private readonly deliverThrottle: KeyedThrottle;
   private open = 0;
   private stopped = false;
+  /** No more publishing: the connections are about to close. */
+  private closed = false;
+  /** Publishes under way, for `flush` to wait for. */
+  private readonly publishing = new Set<Promise<void>>();
+  private readonly recheckTimer: NodeJS.Timeout | undefined;
+  /** Coupons whose recheck read is under way (a slow read is not started again). */
+  private readonly rechecking = new Set<string>();
 
   constructor(
     private readonly publisher: Redis,
@@ -101,16 +132,18 @@ export class StockFeed {
     private readonly logger: Logger,
     private readonly options: StockFeedOptions,
   ) {
-    this.publishThrottle = new KeyedThrottle(options.intervalMs, (couponId) => void this.publish(couponId));
+    this.publishThrottle = new KeyedThrottle(options.intervalMs, (couponId) => this.track(this.publish(couponId)));
     this.deliverThrottle = new KeyedThrottle(options.intervalMs, (couponId) => this.deliver(couponId));
     subscriber.on('message', (channel: string, message: string) => this.receive(channel, message));
     // Messages sent while the subscriber was disconnected are gone: re-read the stock instead.
     subscriber.on('ready', () => this.watched.forEach((_, couponId) => void this.refresh(couponId)));
+    const recheckMs = options.recheckMs ?? RECHECK_MS;
+    if (recheckMs > 0) this.recheckTimer = setInterval(() => this.recheckWatched(), recheckMs).unref();
   }
 
   /** A claim changed the coupon's stock. */
   changed(couponId: string): void {
-    if (!this.stopped) this.publishThrottle.touch(couponId);
+    if (!this.closed) this.publishThrottle.touch(couponId);
   }
 
   /** Current state first, then coalesced updates, until the client leaves or the feed stops. */
@@ -141,12 +174,35 @@ export class StockFeed {
     return stream;
   }
 
+  /**
+   * Completes every local subscription, and publishes at once the changes still waiting for
+   * their interval (the other instances' watchers must not miss them). Claims still in flight
+   * keep publishing until `flush`.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.publishThrottle.clear();
+    clearInterval(this.recheckTimer);
     this.deliverThrottle.clear();
     for (const entry of this.watched.values()) [...entry.streams.keys()].forEach((stream) => stream.end());
     this.watched.clear();
+    await this.flushPublishes();
+  }
+
+  /** The last step before the connections close: publishes what is waiting, then no more. */
+  async flush(): Promise<void> {
+    await this.flushPublishes();
+    this.closed = true;
+    this.publishThrottle.clear();
+  }
+
+  private async flushPublishes(): Promise<void> {
+    this.publishThrottle.flush();
+    await Promise.all([...this.publishing]);
+  }
+
+  private track(publish: Promise<void>): void {
+    this.publishing.add(publish);
+    void publish.finally(() => this.publishing.delete(publish));
   }
 
   /** Coupons with a Redis subscription on this instance (for tests and metrics). */
@@ -236,13 +292,23 @@ export class StockFeed {
     slice();
   }
 
-  private async refresh(couponId: string): Promise<void> {
+  private async refresh(couponId: string, failure: { level: 'warn' | 'debug'; msg: string } = { level: 'warn', msg: 'stock refresh after reconnect failed' }): Promise<void> {
     try {
       const coupon = await this.catalog.find(couponId);
       const entry = this.watched.get(couponId);
       if (coupon && entry) this.offer(couponId, entry, await this.reader.snapshot(coupon));
     } catch (error) {
-      this.logger.warn({ couponId, err: (error as Error).message }, 'stock refresh after reconnect failed');
+      this.logger[failure.level]({ couponId, err: (error as Error).message }, failure.msg);
+    }
+  }
+
+  /** Reads each watched coupon's stock; offer() forwards it only when it is newer. */
+  private recheckWatched(): void {
+    for (const couponId of this.watched.keys()) {
+      if (this.rechecking.has(couponId)) continue;
+      this.rechecking.add(couponId);
+      // Debug only: while Redis or MongoDB is down this fails every turn, and the outage is logged elsewhere.
+      void this.refresh(couponId, { level: 'debug', msg: 'stock recheck failed' }).finally(() => this.rechecking.delete(couponId));
     }
   }
 

@@ -21,21 +21,32 @@ describe('coupon keys and script arguments', () => {
     expect(decodeWinner(encodeWinner(entry))).toEqual(entry);
     expect(() => decodeWinner('garbage')).toThrow(ScriptReplyError);
   });
+
+  test('a winner entry MongoDB is known to hold is marked durable', () => {
+    const entry = { sequence: 7, issuedAtMs: 1_700_000_000_000, issuanceId: 'abc', durable: true };
+    expect(encodeWinner(entry)).toBe('=7:1700000000000:abc');
+    expect(decodeWinner(encodeWinner(entry))).toEqual(entry);
+  });
 });
 
 describe('script replies', () => {
   test('a win carries the issuance and the pending flag', () => {
-    expect(parseClaimReply(['ISSUED', 9, 3, 1, 1000, 'id1', 1])).toEqual({
+    expect(parseClaimReply(['ISSUED', 9, 3, 1, 1000, 'id1', 1, 0])).toEqual({
       status: 'ISSUED',
       remaining: 9,
       version: 3,
       winner: { sequence: 1, issuedAtMs: 1000, issuanceId: 'id1' },
       pending: true,
+      suspect: false,
     });
   });
 
   test('a loss carries no issuance', () => {
-    expect(parseClaimReply(['SOLD_OUT', 0, 3, 0, 0, '', 0]).winner).toBeUndefined();
+    expect(parseClaimReply(['SOLD_OUT', 0, 3, 0, 0, '', 0, 0]).winner).toBeUndefined();
+  });
+
+  test('a loss from a state that lost winner entries is flagged suspect', () => {
+    expect(parseClaimReply(['SOLD_OUT', 0, 3, 0, 0, '', 0, 1]).suspect).toBe(true);
   });
 
   test.each([[null], [['WHAT', 0, 0, 0, 0, '', 0]], [['ISSUED', '9', 3, 1, 1, 'x', 1]], [['ISSUED']]])('a malformed claim reply %j is refused', (reply) => {

@@ -6,7 +6,10 @@
   ARGV[1] userId
   ARGV[2] issuanceId of the reservation being undone
   ARGV[3] its sequence
-  ARGV[4] the stored issuance as "sequence:issuedAtMs:issuanceId"
+  ARGV[4] the stored issuance as a durable winner entry ("=sequence:issuedAtMs:issuanceId")
+
+  Meta is only updated, never created: without it (lost) the coupon is not loaded, and the next
+  access rebuilds it from MongoDB; a meta made of a version alone would pass for loaded.
 
   Reply: 1 when the reservation was undone, 0 when it was no longer there.
 ]]
@@ -17,5 +20,7 @@ end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
+if redis.call('HEXISTS', KEYS[1], 'total') == 1 then
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
+end
 return 1

@@ -9,11 +9,14 @@
   ARGV[5..] sequences below it that MongoDB does not hold (handed back for reuse)
 
   Reply: 1 when this call loaded the state, 0 when it was already there.
+  A meta without its fields (a version alone, left by an older adopt or revoke after meta was
+  lost) is not a loaded state: it is replaced.
 ]]
-if redis.call('EXISTS', KEYS[1]) == 1 then
+local meta = redis.call('HMGET', KEYS[1], 'total', 'seq')
+if meta[1] and meta[2] then
   return 0
 end
-redis.call('DEL', KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[4])
 for i = 5, #ARGV do
   redis.call('ZADD', KEYS[4], ARGV[i], ARGV[i])
 end

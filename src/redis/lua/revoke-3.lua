@@ -7,7 +7,9 @@
   ARGV[1] userId of the dropped reservation
   ARGV[2] its issuanceId
   ARGV[3] userId holding the sequence in MongoDB
-  ARGV[4] that user's issuance as "sequence:issuedAtMs:issuanceId"
+  ARGV[4] that user's issuance as a durable winner entry ("=sequence:issuedAtMs:issuanceId")
+
+  Meta is only updated, never created (see adopt-4.lua).
 
   Reply: 1 when the reservation was dropped, 0 when it was no longer there.
 ]]
@@ -18,5 +20,7 @@ end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
+if redis.call('HEXISTS', KEYS[1], 'total') == 1 then
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
+end
 return 1

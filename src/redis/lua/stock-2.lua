@@ -6,7 +6,8 @@
   Reply: { loaded (0|1), total, remaining, epoch, version }
 ]]
 local meta = redis.call('HMGET', KEYS[1], 'total', 'seq', 'epoch', 'version')
-if not meta[1] then
+-- A meta without its fields is not a loaded state (see load-4.lua).
+if not meta[1] or not meta[2] then
   return { 0, 0, 0, 0, 0 }
 end
 local total = tonumber(meta[1])
