@@ -45,6 +45,11 @@ export function createMetrics() {
       labelNames: ['dependency'] as const,
       registers: [registry],
     }),
+    claimsFromMemory: new Counter({
+      name: 'coupon_claims_from_memory_total',
+      help: 'Claims answered without Redis: sold-out coupons whose winners are all durable, and coupons not started yet',
+      registers: [registry],
+    }),
     repairs: new Counter({
       name: 'coupon_reconcile_repairs_total',
       help: 'Repairs made by reconciliation, by kind',

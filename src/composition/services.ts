@@ -14,6 +14,7 @@ import { DbLockClaims, DbLockStock } from '../services/db-lock-claims';
 import { IssuanceWriter } from '../services/issuance-writer';
 import { ClaimRateLimiter } from '../services/rate-limiter';
 import { Reconciler } from '../services/reconciler';
+import { SoldOutMemory } from '../services/sold-out-memory';
 import { StockFeed } from '../services/stock-feed';
 import type { ServiceSettings } from '../service';
 import type { Connections } from './connections';
@@ -78,8 +79,10 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       metrics.claims.inc({ outcome });
       metrics.claimSeconds.observe(seconds);
     },
+    onAnsweredFromMemory: () => metrics.claimsFromMemory.inc(),
   };
-  const claims = new ClaimService(catalog, gate, writer, logger, claimOptions);
+  const soldOut = new SoldOutMemory(models, gate, logger);
+  const claims = new ClaimService(catalog, gate, writer, logger, claimOptions, soldOut);
   const dbLockClaims = dbLockStock && new DbLockClaims(catalog, models, dbLockStock, logger, claimOptions);
   const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
     intervalMs: settings.reconcileIntervalMs,
@@ -101,9 +104,13 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     writer,
     reconciler,
     dbLockClaims,
-    startBackground: () => (dbLockClaims ? dbLockClaims.start(settings.reconcileIntervalMs) : reconciler.start()),
+    startBackground: () => {
+      if (dbLockClaims) return dbLockClaims.start(settings.reconcileIntervalMs);
+      reconciler.start();
+      soldOut.start();
+    },
     stopBackground: async () => {
-      await reconciler.stop();
+      await Promise.all([reconciler.stop(), soldOut.stop()]);
       await dbLockClaims?.stop();
     },
   };

@@ -12,6 +12,7 @@ import type { CouponGate } from './coupon-gate';
 import type { CouponDefinition, IssuanceRecord } from './coupon-model';
 import type { IssuanceWriter } from './issuance-writer';
 import type { ClaimRateLimiter } from './rate-limiter';
+import type { SoldOutMemory } from './sold-out-memory';
 
 export type ClaimStatus = 'ISSUED' | 'ALREADY_ISSUED' | 'SOLD_OUT' | 'NOT_STARTED' | 'ENDED';
 
@@ -39,6 +40,8 @@ export interface ClaimServiceOptions {
   onClaim?: (outcome: string, seconds: number) => void;
   /** Counted before the claim script, so a refused claim costs no coupon work. */
   rateLimiter?: ClaimRateLimiter;
+  /** Called for each claim answered from memory, with no Redis command. */
+  onAnsweredFromMemory?: () => void;
 }
 
 /**
@@ -50,10 +53,21 @@ export async function guardedClaim(
   options: ClaimServiceOptions,
   request: { couponId: string; userId: string; clientIp: string },
   decide: () => Promise<ClaimOutcome>,
+  /**
+   * An answer known without asking anyone (sold out, not started): before the rate limit, which
+   * protects the coupon's stock and the stores, neither of which such an answer touches.
+   */
+  known?: () => ClaimOutcome | undefined,
 ): Promise<ClaimOutcome> {
   const started = performance.now();
   try {
     assertCouponId(request.couponId);
+    const answer = known?.();
+    if (answer) {
+      options.onAnsweredFromMemory?.();
+      options.onClaim?.(answer.status, (performance.now() - started) / 1000);
+      return answer;
+    }
     await options.rateLimiter?.consume(request);
     const outcome = await withDeadline(decide(), options.deadlineMs, 'claim');
     options.onClaim?.(outcome.status, (performance.now() - started) / 1000);
@@ -76,10 +90,27 @@ export class ClaimService {
     private readonly writer: IssuanceWriter,
     private readonly logger: Logger,
     private readonly options: ClaimServiceOptions,
+    private readonly soldOut?: SoldOutMemory,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome> {
-    return guardedClaim(this.options, { couponId, userId, clientIp }, () => this.decideAndPersist(couponId, userId));
+    return guardedClaim(
+      this.options,
+      { couponId, userId, clientIp },
+      () => this.decideAndPersist(couponId, userId),
+      () => this.fromMemory(couponId, userId),
+    );
+  }
+
+  /** What the claim script would answer, when this instance already knows it. */
+  private fromMemory(couponId: string, userId: string): ClaimOutcome | undefined {
+    const remembered = this.soldOut?.answer(couponId, userId);
+    if (remembered) return remembered;
+    // Before its start nobody can hold a coupon, and all of its stock is there.
+    const coupon = this.catalog.cached(couponId);
+    if (coupon && this.clock() < coupon.startsAt.getTime()) return { status: 'NOT_STARTED', issuance: null, remaining: coupon.totalQuantity };
+    return undefined;
   }
 
   /** Writes a Redis winner to MongoDB and settles any disagreement; used by claims and the sweeper. */
@@ -124,6 +155,8 @@ export class ClaimService {
         // Redis lost winner entries: a user told SOLD_OUT or ENDED may be one whose issuance MongoDB holds.
         const held = reply.suspect ? await this.gate.durableWinner(coupon, userId) : null;
         if (held) return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, held), remaining: reply.remaining };
+        // Sold out and consistent: later claims of it can be answered from memory.
+        if (reply.status === 'SOLD_OUT' && !reply.suspect) this.soldOut?.soldOut(coupon);
         return { status: reply.status, issuance: null, remaining: reply.remaining };
       }
       if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);

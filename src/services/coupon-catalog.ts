@@ -82,6 +82,11 @@ export class CouponCatalog {
     return lookup;
   }
 
+  /** The definition when this instance holds it already; no MongoDB read. */
+  cached(id: string): CouponDefinition | undefined {
+    return this.known.get(id);
+  }
+
   /**
    * Coupons without an end or ended within the last day, for background repair: a claim just
    * before the end may still have a reservation to settle.
