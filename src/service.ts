@@ -50,8 +50,9 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const graph = buildServices(settings, connections, logger);
   const { services, metrics } = graph;
 
-  // A client that trickles its request must not hold an admission slot for Node's default 300 s.
-  const httpServer = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 });
+  // Bodies have their own short deadline (BODY_READ_TIMEOUT_MS); these bound headers trickled
+  // a byte at a time, checked every second rather than on Node's default 30 s sweep.
+  const httpServer = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, connectionsCheckingInterval: 1_000 });
   const clientAddress = clientAddressOf(settings.trustedProxies);
   const contextFor = (req: IncomingMessage) =>
     buildContext(services, {
@@ -73,7 +74,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   httpServer.on(
     'request',
     createRoutes({
-      graphql: graphql.handle,
+      graphql,
       admission,
       playground: settings.playgroundEnabled ? createPlaygroundHandler({ endpointPath: '/graphql' }) : undefined,
       redis: connections.redis,

@@ -18,7 +18,7 @@ import type { GraphQLServer } from './graphql-server';
 export const REQUEST_DEADLINE_MS = 2500;
 
 export interface RouteOptions {
-  graphql: GraphQLServer['handle'];
+  graphql: Pick<GraphQLServer, 'handle' | 'receiveBody'>;
   admission: Admission;
   /** Serves the playground's page and assets; true when it answered. */
   playground?: (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -37,8 +37,12 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
   const route = async (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => {
     if (options.playground?.(req, res)) return;
     if (pathname === '/graphql') {
-      // Admitted before the body is read: a refused request costs no parsing, no token check.
+      // The body first, whole, under its own short deadline and holding no slot: a client
+      // trickling it must not keep real claims out. Then admission, before any parsing or token
+      // check, so a refused request costs nothing more.
       const arrived = performance.now();
+      const raw = await options.graphql.receiveBody(req, res);
+      if (raw === undefined) return;
       const release = await admission.enter();
       if (!release) {
         const unavailable = serviceUnavailable('the service is at capacity, please retry');
@@ -49,9 +53,9 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       // waited here, the response is closed already and the slot goes back now.
       if (res.closed) release();
       else res.once('close', release);
-      // The wait for admission counts against the deadline: the contract's 3 s run from arrival.
+      // The body and the wait for admission count against the deadline: the contract's 3 s run from arrival.
       const deadlineMs = REQUEST_DEADLINE_MS - (performance.now() - arrived);
-      return options.graphql(req, res, search, deadlineMs);
+      return options.graphql.handle(req, res, raw, search, deadlineMs);
     }
     if (pathname === '/healthz' && req.method === 'GET') {
       const health = await checkHealth(options.redis, options.mongo);
