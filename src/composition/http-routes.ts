@@ -1,6 +1,6 @@
 /**
- * The HTTP routes of the one port: the playground, POST /graphql behind admission control,
- * GET /healthz and GET /metrics. Anything else is 404.
+ * The HTTP routes of the main port: the playground, POST /graphql behind admission control,
+ * GET /healthz and GET /metrics (unless METRICS_PORT serves it). Anything else is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
@@ -10,7 +10,7 @@ import { serviceUnavailable } from '../errors';
 import { sendJson } from '../http/graphql-handler';
 import { checkHealth } from '../http/health';
 import { requestTarget } from '../http/request-target';
-import type { Metrics } from '../metrics';
+import { answerMetrics, type MetricsSource } from '../http/metrics-endpoint';
 import type { Admission } from '../services/admission';
 import type { GraphQLServer } from './graphql-server';
 
@@ -24,15 +24,13 @@ export interface RouteOptions {
   playground?: (req: IncomingMessage, res: ServerResponse) => boolean;
   redis: Redis;
   mongo: Connection;
-  metrics: Metrics;
-  /** What GET /metrics serves; by default this instance's registry. */
-  readMetrics?: () => Promise<string>;
+  /** What GET /metrics serves; unset when METRICS_PORT serves it elsewhere (404 here). */
+  metrics?: MetricsSource;
   logger: Logger;
 }
 
 export function createRoutes(options: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { admission, metrics, logger } = options;
-  const readMetrics = options.readMetrics ?? (() => metrics.registry.metrics());
 
   const route = async (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => {
     if (options.playground?.(req, res)) return;
@@ -61,11 +59,8 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       const health = await checkHealth(options.redis, options.mongo);
       return sendJson(res, health.ok ? 200 : 503, health);
     }
-    if (pathname === '/metrics' && req.method === 'GET') {
-      const body = await readMetrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType });
-      return void res.end(body);
-    }
+    // Outside admission control, so it must stay cheap: renders are shared (metrics-endpoint.ts).
+    if (metrics && pathname === '/metrics' && req.method === 'GET') return answerMetrics(res, metrics);
     sendJson(res, 404, { error: 'not found' });
   };
 
