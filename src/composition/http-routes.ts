@@ -29,6 +29,12 @@ export interface RouteOptions {
   logger: Logger;
 }
 
+function atCapacity(res: ServerResponse): void {
+  const unavailable = serviceUnavailable('the service is at capacity, please retry');
+  res.setHeader('retry-after', '1');
+  sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
+}
+
 export function createRoutes(options: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { admission, metrics, logger } = options;
 
@@ -39,14 +45,11 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       // trickling it must not keep real claims out. Then admission, before any parsing or token
       // check, so a refused request costs nothing more.
       const arrived = performance.now();
+      if (admission.refusesNow()) return atCapacity(res);
       const raw = await options.graphql.receiveBody(req, res);
       if (raw === undefined) return;
-      const release = await admission.enter();
-      if (!release) {
-        const unavailable = serviceUnavailable('the service is at capacity, please retry');
-        res.setHeader('retry-after', '1');
-        return sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
-      }
+      const release = await admission.enter({ lagChecked: true });
+      if (!release) return atCapacity(res);
       // 'close' comes once the answer is out or the client has gone; if it left while it
       // waited here, the response is closed already and the slot goes back now.
       if (res.closed) release();
