@@ -41,9 +41,9 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
   const route = async (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => {
     if (options.playground?.(req, res)) return;
     if (pathname === '/graphql') {
-      // The body first, whole, under its own short deadline and holding no slot: a client
-      // trickling it must not keep real claims out. Then admission, before any parsing or token
-      // check, so a refused request costs nothing more.
+      // Under overload a request is refused on arrival, before anything of it is read. Otherwise
+      // its body comes first, whole, under its own short deadline and holding no slot (a client
+      // trickling it must not keep real claims out); then a slot, before any parsing or token check.
       const arrived = performance.now();
       if (admission.refusesNow()) return atCapacity(res);
       const raw = await options.graphql.receiveBody(req, res);
