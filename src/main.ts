@@ -61,8 +61,9 @@ async function main(): Promise<void> {
     await stopEmbedded();
     exitWith((error as Error).message);
   }
-  const base = `http://localhost:${running.port}`;
-  const metrics = running.metricsPort === undefined ? `${base}/metrics` : `http://localhost:${running.metricsPort}/metrics`;
+  const host = displayHost(config.host);
+  const base = `http://${host}:${running.port}`;
+  const metrics = running.metricsPort === undefined ? `${base}/metrics` : `http://${host}:${running.metricsPort}/metrics`;
   logger.info({ graphql: `${base}/graphql`, metrics, playground: config.playgroundEnabled, workers: config.workers, host: config.host }, 'coupon service ready');
   if (!config.jwtSecret) printDevTokens(jwtSecret, base);
   stopOnSignal(logger, async () => {
@@ -134,6 +135,12 @@ function printDevTokens(secret: string, base: string): void {
       '',
     ].join('\n') + '\n',
   );
+}
+
+/** The address to print for a listening host: a wildcard is reached as localhost. */
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function exitWith(message: string): never {
