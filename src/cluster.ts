@@ -6,13 +6,16 @@
  * being the only instance (Redis decides, MongoDB's unique indexes arbitrate, repairs are
  * idempotent), so the guarantees are the same as with one process.
  *
- * The primary serves nothing itself: it starts the workers, replaces one that dies, stops them
+ * The primary serves no claims itself: it starts the workers, replaces one that dies, stops them
  * on SIGTERM, and answers their /metrics requests with every worker's metrics aggregated
- * (prom-client's AggregatorRegistry), so one scrape sees the whole service.
+ * (prom-client's AggregatorRegistry), so one scrape sees the whole service. With METRICS_PORT,
+ * the primary serves those aggregated metrics there itself, and the workers serve none.
  */
 import cluster, { type Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { closeNow, createMetricsServer, listenOn, sharedRender } from './http/metrics-endpoint';
 
 type FromWorker =
   | { type: 'coupon:ready'; port: number }
@@ -32,6 +35,8 @@ class CrashedWhileStarting extends Error {}
 
 export interface Supervisor {
   port: number;
+  /** Where the primary serves the aggregated /metrics (METRICS_PORT). */
+  metricsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -39,6 +44,8 @@ export interface SuperviseOptions {
   count: number;
   /** Environment for the workers on top of the primary's own: the resolved Redis, MongoDB and secret. */
   env: Record<string, string>;
+  /** METRICS_PORT: the primary serves every worker's metrics, aggregated, on this port. */
+  metrics?: { port: number; host: string };
   logger: Logger;
 }
 
@@ -51,9 +58,12 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
   // and hands sockets over, and a socket whose worker died mid-hand-over was held open, unanswered.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
 
+  // One aggregation (an IPC round to every worker) serves every scrape of the moment, whether
+  // from a worker's /metrics or from the METRICS_PORT server below.
+  const readMetrics = sharedRender(() => aggregator.clusterMetrics());
   cluster.on('message', (worker: Worker, message: FromWorker) => {
     if (message?.type !== 'coupon:metrics-request') return;
-    aggregator.clusterMetrics().then(
+    readMetrics().then(
       (body) => worker.send({ type: 'coupon:metrics-response', id: message.id, body } satisfies FromPrimary),
       (error: Error) => worker.send({ type: 'coupon:metrics-response', id: message.id, error: error.message } satisfies FromPrimary),
     );
@@ -102,8 +112,12 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
     }, delayMs);
   };
 
+  const metricsServer = options.metrics && createMetricsServer({ read: readMetrics, contentType: aggregator.contentType }, logger);
+  if (metricsServer) await listenOn(metricsServer, options.metrics!.port, options.metrics!.host, 'METRICS_PORT');
+
   const stop = async () => {
     stopping = true;
+    if (metricsServer) await closeNow(metricsServer);
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
     await Promise.all(
       workers.map(
@@ -133,7 +147,7 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<Super
 
   try {
     const ports = await Promise.all(Array.from({ length: options.count }, () => start()));
-    return { port: ports[0]!, stop };
+    return { port: ports[0]!, metricsPort: metricsServer && (metricsServer.address() as AddressInfo).port, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -41,7 +41,11 @@ const WORKERS_RANGE = 'WORKERS must be a whole number from 1 to 256, or auto';
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
-  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  // Unset: 127.0.0.1 in development and test (the playground and printed tokens stay on this
+  // machine), 0.0.0.0 in production (a container's port is published from outside it).
+  HOST: z.string().trim().min(1).optional(),
+  // A separate port for GET /metrics (only the monitoring network reaches it); unset: the main port.
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   REDIS_URL: urlWithProtocols('REDIS_URL', ['redis:', 'rediss:']).optional(),
   MONGODB_URI: urlWithProtocols('MONGODB_URI', ['mongodb:', 'mongodb+srv:']).optional(),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
@@ -93,7 +97,10 @@ const envSchema = z.object({
 export interface Config {
   env: 'development' | 'test' | 'production';
   port: number;
+  /** The address both ports listen on. */
   host: string;
+  /** GET /metrics only on this port when set (0: a free port); unset: on the main port. */
+  metricsPort?: number;
   /** Unset: an embedded redis-server is started (never in production). */
   redisUrl?: string;
   /** Unset: an embedded MongoDB-compatible server is started (never in production). */
@@ -168,7 +175,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: e.NODE_ENV,
     port: e.PORT,
-    host: e.HOST,
+    host: e.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
+    metricsPort: e.METRICS_PORT,
     redisUrl: e.REDIS_URL,
     mongoUri: e.MONGODB_URI,
     jwtSecret: e.JWT_SECRET,

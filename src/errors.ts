@@ -56,12 +56,26 @@ export function failedDependency(error: unknown): 'redis' | 'mongodb' | undefine
 }
 
 /**
+ * GraphQL's own refusal of an argument while it executes a field (graphql-js's getArgumentValues,
+ * graphql-jit's compiled equivalent). Validation lets a nullable variable with a default fill a
+ * required argument (`query($id: ID = "…") { coupon(id: $id) }`), and the spec then makes an
+ * explicit `null` a field error at run time: the client's input, not a fault of the service.
+ * The engines give these errors no code, so they are recognised by their fixed wording.
+ */
+const ARGUMENT_ERROR = /^Argument "[^"]+" (?:of (?:non-null |required )?type "[^"]+" )?(?:must not be null|was provided the variable|was not provided|has invalid value)/;
+
+export function isArgumentError(error: unknown): error is GraphQLError {
+  return error instanceof GraphQLError && !error.extensions?.code && ARGUMENT_ERROR.test(error.message);
+}
+
+/**
  * Maps anything thrown below the resolvers to what a client may see: coded errors pass,
  * infrastructure failures and timeouts become SERVICE_UNAVAILABLE, anything else is an
  * internal error whose message stays in the logs.
  */
 export function toClientError(error: unknown): GraphQLError {
   if (error instanceof GraphQLError && error.extensions?.code) return error;
+  if (isArgumentError(error)) return badUserInput(error.message);
   if (error instanceof DeadlineExceededError || failedDependency(error)) return serviceUnavailable();
   return new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }

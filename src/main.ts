@@ -46,18 +46,25 @@ async function main(): Promise<void> {
   }
   const jwtSecret = config.jwtSecret ?? randomBytes(32).toString('base64url');
 
-  let running: { port: number; stop(): Promise<void> };
+  let running: { port: number; metricsPort?: number; stop(): Promise<void> };
   try {
     running =
       config.workers > 1
-        ? await superviseWorkers({ count: config.workers, env: { REDIS_URL: redisUrl, MONGODB_URI: mongoUri, JWT_SECRET: jwtSecret }, logger })
+        ? await superviseWorkers({
+            count: config.workers,
+            env: { REDIS_URL: redisUrl, MONGODB_URI: mongoUri, JWT_SECRET: jwtSecret },
+            metrics: config.metricsPort === undefined ? undefined : { port: config.metricsPort, host: config.host },
+            logger,
+          })
         : await startService({ ...config, redisUrl, mongoUri, jwtSecret }, logger);
   } catch (error) {
     await stopEmbedded();
     exitWith((error as Error).message);
   }
-  const base = `http://localhost:${running.port}`;
-  logger.info({ graphql: `${base}/graphql`, playground: config.playgroundEnabled, workers: config.workers }, 'coupon service ready');
+  const host = displayHost(config.host);
+  const base = `http://${host}:${running.port}`;
+  const metrics = running.metricsPort === undefined ? `${base}/metrics` : `http://${host}:${running.metricsPort}/metrics`;
+  logger.info({ graphql: `${base}/graphql`, metrics, playground: config.playgroundEnabled, workers: config.workers, host: config.host }, 'coupon service ready');
   if (!config.jwtSecret) printDevTokens(jwtSecret, base);
   stopOnSignal(logger, async () => {
     await running.stop();
@@ -73,7 +80,15 @@ async function runWorker(): Promise<void> {
   let readMetrics: (() => Promise<string>) | undefined;
   try {
     service = await startService(
-      { ...config, redisUrl: config.redisUrl!, mongoUri: config.mongoUri!, jwtSecret: config.jwtSecret!, readMetrics: () => readMetrics!() },
+      {
+        ...config,
+        redisUrl: config.redisUrl!,
+        mongoUri: config.mongoUri!,
+        jwtSecret: config.jwtSecret!,
+        readMetrics: () => readMetrics!(),
+        // With METRICS_PORT, the primary serves every worker's metrics there.
+        metricsOnPrimary: config.metricsPort !== undefined,
+      },
       logger,
     );
   } catch (error) {
@@ -120,6 +135,12 @@ function printDevTokens(secret: string, base: string): void {
       '',
     ].join('\n') + '\n',
   );
+}
+
+/** The address to print for a listening host: a wildcard is reached as localhost. */
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function exitWith(message: string): never {

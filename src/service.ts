@@ -17,6 +17,7 @@ import { buildServices } from './composition/services';
 import type { Config } from './config';
 import { buildContext, type Services } from './context';
 import { clientAddressOf } from './http/client-address';
+import { closeNow, createMetricsServer, listenOn, sharedRender, type MetricsSource } from './http/metrics-endpoint';
 import { REQUEST_LIMITS } from './http/request-limits';
 import { attachSubscriptions } from './http/subscriptions';
 import type { Metrics } from './metrics';
@@ -31,11 +32,15 @@ export type ServiceSettings = Config & {
   jwtSecret: string;
   /** What GET /metrics serves when this instance is one of several workers: all of them, aggregated. */
   readMetrics?: () => Promise<string>;
+  /** A worker of a WORKERS > 1 start with METRICS_PORT: the primary serves /metrics there, this instance nowhere. */
+  metricsOnPrimary?: boolean;
 };
 
 export interface RunningService {
   url: string;
   port: number;
+  /** Where GET /metrics is served when METRICS_PORT is set (and not by a primary). */
+  metricsPort?: number;
   services: Services;
   models: Models;
   redis: Redis;
@@ -51,8 +56,9 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const graph = buildServices(settings, connections, logger);
   const { services, metrics } = graph;
 
-  // A client that trickles its request must not hold an admission slot for Node's default 300 s.
-  const httpServer = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 });
+  // Bodies have their own short deadline (BODY_READ_TIMEOUT_MS); these bound headers trickled
+  // a byte at a time, checked every second rather than on Node's default 30 s sweep.
+  const httpServer = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, connectionsCheckingInterval: 1_000 });
   const clientAddress = clientAddressOf(settings.trustedProxies);
   const contextFor = (req: IncomingMessage) =>
     buildContext(services, {
@@ -71,26 +77,37 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     loopLag: () => loopLag.current(),
     onShed: (reason) => metrics.shed.inc({ reason }),
   });
+  const metricsSource: MetricsSource = {
+    read: sharedRender(settings.readMetrics ?? (() => metrics.registry.metrics())),
+    contentType: metrics.registry.contentType,
+  };
+  // METRICS_PORT: /metrics on a server of its own only (404 on the main port).
+  const metricsElsewhere = settings.metricsPort !== undefined;
+  const metricsServer = metricsElsewhere && !settings.metricsOnPrimary ? createMetricsServer(metricsSource, logger) : undefined;
   httpServer.on(
     'request',
     createRoutes({
-      graphql: graphql.handle,
+      graphql,
       admission,
       playground: settings.playgroundEnabled ? createPlaygroundHandler({ endpointPath: '/graphql' }) : undefined,
       redis: connections.redis,
       mongo: connections.mongo,
-      metrics,
-      readMetrics: settings.readMetrics,
+      metrics: metricsElsewhere ? undefined : metricsSource,
       logger,
     }),
   );
 
-  await listen(httpServer, settings.port, settings.host).catch(async (error: NodeJS.ErrnoException) => {
+  try {
+    // A drop opens thousands of connections in the same second: a deep accept queue keeps them.
+    await listenOn(httpServer, settings.port, settings.host, 'PORT', 4096);
+    if (metricsServer) await listenOn(metricsServer, settings.metricsPort!, settings.host, 'METRICS_PORT');
+  } catch (error) {
     loopLag.stop();
+    if (metricsServer) await closeNow(metricsServer);
     await graphql.apollo.stop();
     await connections.close();
-    throw new Error(error.code === 'EADDRINUSE' ? `PORT: port ${settings.port} is already in use` : `PORT: cannot listen (${error.message})`);
-  });
+    throw error;
+  }
   // Attached once listening, so a taken port is reported once, as a configuration error.
   const subscriptions = attachSubscriptions({
     httpServer,
@@ -132,6 +149,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       ],
       // Apollo's drain plugin stops accepting and waits for in-flight requests.
       ['in-flight requests', () => graphql.apollo.stop()],
+      ['metrics port', () => metricsServer && closeNow(metricsServer)],
       ['issuance writes', () => graph.writer.drained()],
       // What the last claims changed goes out before the publisher closes.
       ['stock updates', () => graph.stockFeed.flush()],
@@ -142,18 +160,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
 
   const port = (httpServer.address() as AddressInfo).port;
   const { models, redis, mongo } = connections;
-  return { url: `http://127.0.0.1:${port}`, port, services, models, redis, mongo, metrics, reconciler: graph.reconciler, stop };
-}
-
-function listen(server: http.Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    // A drop opens thousands of connections in the same second: a deep accept queue keeps them.
-    server.listen({ port, host, backlog: 4096 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const metricsPort = metricsServer && (metricsServer.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}`, port, metricsPort, services, models, redis, mongo, metrics, reconciler: graph.reconciler, stop };
 }
 
 const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);

@@ -1,6 +1,6 @@
 /**
- * The HTTP routes of the one port: the playground, POST /graphql behind admission control,
- * GET /healthz and GET /metrics. Anything else is 404.
+ * The HTTP routes of the main port: the playground, POST /graphql behind admission control,
+ * GET /healthz and GET /metrics (unless METRICS_PORT serves it). Anything else is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
@@ -10,7 +10,7 @@ import { serviceUnavailable } from '../errors';
 import { sendJson } from '../http/graphql-handler';
 import { checkHealth } from '../http/health';
 import { requestTarget } from '../http/request-target';
-import type { Metrics } from '../metrics';
+import { answerMetrics, type MetricsSource } from '../http/metrics-endpoint';
 import type { Admission } from '../services/admission';
 import type { GraphQLServer } from './graphql-server';
 
@@ -18,50 +18,52 @@ import type { GraphQLServer } from './graphql-server';
 export const REQUEST_DEADLINE_MS = 2500;
 
 export interface RouteOptions {
-  graphql: GraphQLServer['handle'];
+  graphql: Pick<GraphQLServer, 'handle' | 'receiveBody'>;
   admission: Admission;
   /** Serves the playground's page and assets; true when it answered. */
   playground?: (req: IncomingMessage, res: ServerResponse) => boolean;
   redis: Redis;
   mongo: Connection;
-  metrics: Metrics;
-  /** What GET /metrics serves; by default this instance's registry. */
-  readMetrics?: () => Promise<string>;
+  /** What GET /metrics serves; unset when METRICS_PORT serves it elsewhere (404 here). */
+  metrics?: MetricsSource;
   logger: Logger;
+}
+
+function atCapacity(res: ServerResponse): void {
+  const unavailable = serviceUnavailable('the service is at capacity, please retry');
+  res.setHeader('retry-after', '1');
+  sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
 }
 
 export function createRoutes(options: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { admission, metrics, logger } = options;
-  const readMetrics = options.readMetrics ?? (() => metrics.registry.metrics());
 
   const route = async (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => {
     if (options.playground?.(req, res)) return;
     if (pathname === '/graphql') {
-      // Admitted before the body is read: a refused request costs no parsing, no token check.
+      // Under overload a request is refused on arrival, before anything of it is read. Otherwise
+      // its body comes first, whole, under its own short deadline and holding no slot (a client
+      // trickling it must not keep real claims out); then a slot, before any parsing or token check.
       const arrived = performance.now();
-      const release = await admission.enter();
-      if (!release) {
-        const unavailable = serviceUnavailable('the service is at capacity, please retry');
-        res.setHeader('retry-after', '1');
-        return sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
-      }
+      if (admission.refusesNow()) return atCapacity(res);
+      const raw = await options.graphql.receiveBody(req, res);
+      if (raw === undefined) return;
+      const release = await admission.enter({ lagChecked: true });
+      if (!release) return atCapacity(res);
       // 'close' comes once the answer is out or the client has gone; if it left while it
       // waited here, the response is closed already and the slot goes back now.
       if (res.closed) release();
       else res.once('close', release);
-      // The wait for admission counts against the deadline: the contract's 3 s run from arrival.
+      // The body and the wait for admission count against the deadline: the contract's 3 s run from arrival.
       const deadlineMs = REQUEST_DEADLINE_MS - (performance.now() - arrived);
-      return options.graphql(req, res, search, deadlineMs);
+      return options.graphql.handle(req, res, raw, search, deadlineMs);
     }
     if (pathname === '/healthz' && req.method === 'GET') {
       const health = await checkHealth(options.redis, options.mongo);
       return sendJson(res, health.ok ? 200 : 503, health);
     }
-    if (pathname === '/metrics' && req.method === 'GET') {
-      const body = await readMetrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType });
-      return void res.end(body);
-    }
+    // Outside admission control, so it must stay cheap: renders are shared (metrics-endpoint.ts).
+    if (metrics && pathname === '/metrics' && req.method === 'GET') return answerMetrics(res, metrics);
     sendJson(res, 404, { error: 'not found' });
   };
 

@@ -15,7 +15,7 @@
  * variables), so clients see one behaviour whichever path answered.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { BREAK, Kind, OperationTypeNode, visit, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { LRUCache } from 'lru-cache';
 import Negotiator from 'negotiator';
@@ -48,6 +48,7 @@ export class CompiledOperations {
   learn(source: string, operationName: string | undefined, document: DocumentNode, operation: OperationDefinitionNode): void {
     if (operation.operation === OperationTypeNode.SUBSCRIPTION) return;
     if (!operation.selectionSet.selections.every((s) => s.kind === Kind.FIELD && !s.name.value.startsWith('__'))) return;
+    if (hasProtoAlias(document)) return;
     const key = keyOf(source, operationName);
     if (this.cache.has(key)) return;
     if (!this.seenOnce.delete(key)) {
@@ -68,6 +69,25 @@ export class CompiledOperations {
       }),
     };
   }
+}
+
+/**
+ * graphql-jit builds each result object as a JavaScript object literal, where a `__proto__` key
+ * sets the prototype instead of adding a field: the answer would lose that field. graphql-js
+ * builds on null-prototype objects and answers it; such documents are left to Apollo.
+ */
+function hasProtoAlias(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Field(field) {
+      if (field.alias?.value === '__proto__') {
+        found = true;
+        return BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 const keyOf = (source: string, operationName: string | undefined) => `${operationName ?? ''}\n${source}`;

@@ -11,39 +11,69 @@ import type { GraphQLContext } from '../context';
 import { DeadlineExceededError, serviceUnavailable, withDeadline } from '../errors';
 import { asPlainRequest, formatResult, type CompiledOperations, type PlainRequest } from './compiled-operations';
 
-export class BodyTooLargeError extends Error {}
+export interface BodyLimits {
+  maxBytes: number;
+  /** From the request's arrival; a body not complete by then is answered 408 and its connection cut. */
+  timeoutMs: number;
+}
 
-export function readBody(req: IncomingMessage, limitBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limitBytes) {
-      reject(new BodyTooLargeError());
-      req.resume();
-      return;
-    }
+/**
+ * Reads a request body whole, under a size limit and a deadline of its own, or answers the
+ * request itself: 413 for a body over the limit, 408 for one not complete in time (a client
+ * trickling a byte at a time). Resolves undefined when it answered, or when the client left.
+ * Node's own requestTimeout is no help here: it is checked on a periodic sweep, and sockets
+ * trickling a body lived 23 s against it.
+ */
+export function receiveBody(req: IncomingMessage, res: ServerResponse, limits: BodyLimits): Promise<string | undefined> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    let settled = false;
+    const settle = (raw: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('close', onGone);
+      resolve(raw);
+    };
+    const tooLarge = () => {
+      settle(undefined);
+      // Discard the rest instead of cutting the socket, so the client reads a 413, not a reset;
+      // this connection ends with the answer.
+      req.resume();
+      res.setHeader('connection', 'close');
+      sendJson(res, 413, { errors: [{ message: `request body larger than ${limits.maxBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limitBytes) {
-        // Discard the rest instead of cutting the socket, so the client reads a 413, not a reset;
-        // the handler closes the connection once that answer is out.
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLargeError());
-        return;
-      }
+      if (size > limits.maxBytes) return tooLarge();
       chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+    };
+    const onEnd = () => settle(Buffer.concat(chunks).toString('utf8'));
+    const onGone = () => settle(undefined);
+    const timer = setTimeout(() => {
+      settle(undefined);
+      if (res.headersSent || res.destroyed) return void req.socket.destroy();
+      res.setHeader('connection', 'close');
+      // Once the answer is out, the socket goes too: nothing more is read from it.
+      res.once('finish', () => req.socket.destroy());
+      sendJson(res, 408, { errors: [{ message: `request body not received within ${limits.timeoutMs} ms`, extensions: { code: 'BAD_REQUEST' } }] });
+    }, limits.timeoutMs);
+
+    if (Number(req.headers['content-length'] ?? 0) > limits.maxBytes) return tooLarge();
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onGone);
+    req.on('close', onGone);
   });
 }
 
 export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
   context: (req: IncomingMessage) => GraphQLContext;
-  maxBodyBytes: number;
   /** Documents Apollo has accepted, answered without its pipeline; with Apollo's formatting and request log. */
   compiled?: {
     operations: CompiledOperations;
@@ -55,8 +85,9 @@ export interface GraphQLHandlerOptions {
 }
 
 /**
- * `deadlineMs` is per request (what is left of its budget after admission): whatever happens
- * below, the client has an answer by then (the contract allows 3 s).
+ * Answers a request whose body has been read whole (`raw`, see receiveBody). `deadlineMs` is per
+ * request (what is left of its budget after the body and admission): whatever happens below,
+ * the client has an answer by then (the contract allows 3 s).
  */
 export function createGraphQLHandler(options: GraphQLHandlerOptions) {
   /**
@@ -74,18 +105,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     return { requestId: context.requestId, payload: formatResult(result, options.compiled!.formatError) };
   };
 
-  return async (req: IncomingMessage, res: ServerResponse, search: string, deadlineMs: number): Promise<void> => {
-    let raw: string;
-    try {
-      raw = await readBody(req, options.maxBodyBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        // The rest of an oversized body is not worth reading: this connection ends with the answer.
-        res.setHeader('connection', 'close');
-        return sendJson(res, 413, { errors: [{ message: `request body larger than ${options.maxBodyBytes} bytes`, extensions: { code: 'BAD_REQUEST' } }] });
-      }
-      throw error;
-    }
+  return async (req: IncomingMessage, res: ServerResponse, raw: string, search: string, deadlineMs: number): Promise<void> => {
     let body: unknown = raw;
     if (raw && (req.headers['content-type'] ?? '').startsWith('application/json')) {
       try {

@@ -8,7 +8,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import type { GraphQLContext } from '../context';
-import { DeadlineExceededError, failedDependency } from '../errors';
+import { DeadlineExceededError, failedDependency, isArgumentError } from '../errors';
 
 const CLIENT_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'BAD_USER_INPUT', 'NOT_FOUND', 'RATE_LIMITED', 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'OPERATION_RESOLUTION_FAILURE']);
 
@@ -21,7 +21,7 @@ export interface FailedRequest {
 
 /** Logs the errors of one request that an operator should see; says nothing about client mistakes. */
 export function logRequestFailures(logger: Logger, request: FailedRequest): void {
-  const serious = request.errors.filter((error) => !CLIENT_CODES.has(String(error.extensions?.code ?? '')));
+  const serious = request.errors.filter((error) => !CLIENT_CODES.has(String(error.extensions?.code ?? '')) && !isArgumentError(unwrapResolverError(error)));
   if (serious.length === 0) return;
   logger.error(
     {

@@ -8,6 +8,8 @@
  *   kernel, unseen, until the loop reads them; the loop running late is the sign. Above
  *   `maxLoopLagMs` a share of new requests is refused, all of them at twice that lag (the policy
  *   of toobusy-js, on Node's own timers).
+ * A request meets it twice: on arrival (refusesNow), so a request refused under overload costs
+ * no reading; and once its body is complete (enter), so a client trickling a body holds no slot.
  */
 
 export type ShedReason = 'queue_full' | 'waited_too_long' | 'event_loop_lag';
@@ -79,9 +81,26 @@ export class Admission {
 
   constructor(private readonly options: AdmissionOptions) {}
 
-  /** Resolves with a release function once admitted, or with null when refused. */
-  enter(): Promise<Release | null> {
+  /**
+   * Whether a request arriving now is refused at once (event-loop lag, or the queue full), before
+   * anything of it is read; counted as shed when it is. A request that passes reads its body and
+   * then calls enter() with `lagChecked`, so the lag is not drawn against it twice.
+   */
+  refusesNow(): boolean {
     if (this.tooLate()) {
+      this.options.onShed?.('event_loop_lag');
+      return true;
+    }
+    if (this.options.maxConcurrent > 0 && this.queued >= this.options.maxQueued && !(this.running < this.options.maxConcurrent && this.queued === 0)) {
+      this.options.onShed?.('queue_full');
+      return true;
+    }
+    return false;
+  }
+
+  /** Resolves with a release function once admitted, or with null when refused. */
+  enter(options: { lagChecked?: boolean } = {}): Promise<Release | null> {
+    if (!options.lagChecked && this.tooLate()) {
       this.options.onShed?.('event_loop_lag');
       return Promise.resolve(null);
     }

@@ -1,21 +1,25 @@
 /**
- * Admission slots over real HTTP: a slot is taken before the body is read and must come back
- * however the request ends, including a client that gives up while it waits for a slot.
+ * Admission slots over real HTTP: a slot is taken once the body has been read whole, and must come
+ * back however the request ends, including a client that gives up while it waits for a slot.
  * One slot makes a lost release visible at once: the next request would wait and be refused.
  */
 import net from 'node:net';
-import { useTestService } from '../support/stack';
-
+import { CLAIM, createCoupon } from '../support/graphql';
+import { adminToken, userToken, useTestService } from '../support/stack';
 
 const suite = useTestService({ MAX_CONCURRENT_REQUESTS: '1', MAX_QUEUE_WAIT_MS: '2000', MAX_QUEUED_REQUESTS: '10' });
 
 const QUERY = JSON.stringify({ query: '{ __typename }' });
 
-/** A POST whose body stops after its first bytes, so it holds (or waits for) the slot until destroyed. */
-async function stalledRequest(): Promise<net.Socket> {
+/** A raw POST /graphql; `bodyBytes` short of the body's length stalls it. */
+async function rawRequest(payload: string, headers: Record<string, string> = {}, bodyBytes = payload.length): Promise<net.Socket> {
   const socket = net.connect(suite.service.port, '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
-  socket.write(`POST /graphql HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${QUERY.length}\r\n\r\n${QUERY.slice(0, 5)}`);
+  const head = Object.entries({ host: 'localhost', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), ...headers })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.on('error', () => undefined);
+  socket.write(`POST /graphql HTTP/1.1\r\n${head}\r\n${payload.slice(0, bodyBytes)}`);
   return socket;
 }
 
@@ -30,9 +34,12 @@ const ask = () =>
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('a client that leaves while it waits for a slot, and one that leaves holding it, both give their slot back', async () => {
-  const holder = await stalledRequest();
+  // The holder's claim waits on Redis (writes paused), so it keeps the one slot meanwhile.
+  const couponId = await createCoupon(suite.service.url, adminToken(), { name: 'Slots', totalQuantity: 10 });
+  await suite.service.redis.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+  const holder = await rawRequest(JSON.stringify({ query: CLAIM, variables: { couponId } }), { authorization: `Bearer ${userToken('holder')}` });
   await pause(100);
-  const waiter = await stalledRequest();
+  const waiter = await rawRequest(QUERY);
   await pause(100);
   // The waiter leaves first: it is admitted later with its response already closed.
   waiter.destroy();
@@ -43,8 +50,24 @@ test('a client that leaves while it waits for a slot, and one that leaves holdin
   const started = performance.now();
   const answers = await Promise.all(Array.from({ length: 5 }, () => ask()));
   expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200]);
-  // Served at once, not after the 2 s queue wait of a leaked slot.
-  expect(performance.now() - started).toBeLessThan(1500);
+  // Served at once, not after the 2 s queue wait of a leaked slot, nor after Redis resumes.
+  expect(performance.now() - started).toBeLessThan(1000);
+});
+
+test('a request whose body has not all arrived holds no slot, and is answered 408 and cut once its time is up', async () => {
+  const stalled = await rawRequest(QUERY, {}, 5);
+  let answer = '';
+  stalled.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+  const closed = new Promise((resolve) => stalled.once('close', resolve));
+  const arrived = performance.now();
+  await pause(100);
+  const answers = await Promise.all(Array.from({ length: 5 }, () => ask()));
+  expect(answers.map((reply) => reply.status)).toEqual([200, 200, 200, 200, 200]);
+  expect(performance.now() - arrived).toBeLessThan(1000);
+  await closed;
+  expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+  expect(answer).toMatch(/connection: close/i);
+  expect(performance.now() - arrived).toBeLessThan(3000);
 });
 
 test('a slot comes back after every answered request', async () => {

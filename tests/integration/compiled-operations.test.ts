@@ -122,6 +122,19 @@ describe('a document Apollo accepted is answered compiled, exactly as Apollo ans
     expect({ ...compiled, requestId: undefined }).toEqual({ ...apollo, requestId: undefined });
   });
 
+  test('null given to a nullable variable with a default, where the argument is required: BAD_USER_INPUT from both paths', async () => {
+    const { first, apollo, compiled, paths } = await thrice({ query: `query($id: ID = "${UNKNOWN}") { coupon(id: $id) { id } }`, variables: { id: null } });
+    expect(paths).toEqual(['apollo', 'apollo', 'compiled']);
+    for (const answer of [first, apollo, compiled]) {
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toEqual({
+        errors: [{ message: 'Argument "id" of non-null type "ID!" must not be null.', path: ['coupon'], extensions: { code: 'BAD_USER_INPUT' } }],
+        data: { coupon: null },
+      });
+    }
+    expect(compiled.body).toBe(apollo.body);
+  });
+
   test('a win, then the same user again: ISSUED, then ALREADY_ISSUED with the same issuance from both paths', async () => {
     const { first, apollo, compiled, paths } = await thrice({ query: CLAIM, variables: { couponId: openId } }, bearer(userToken('winner')));
     expect(paths).toEqual(['apollo', 'apollo', 'compiled']);
@@ -157,6 +170,15 @@ describe('requests the compiled path leaves to Apollo', () => {
     expect(persisted.compiled.body).toBe(persisted.first.body);
   });
 
+
+  test('a nested alias __proto__ is answered by Apollo every time, with the aliased field in the answer', async () => {
+    const admin = adminToken();
+    const id = await createCoupon(suite.service.url, admin, { name: 'Prototype', totalQuantity: 3 });
+    const { first, compiled, paths } = await thrice({ query: 'query($id: ID!) { coupon(id: $id) { __proto__: name id } }', variables: { id } });
+    expect(paths).toEqual(['apollo', 'apollo', 'apollo']);
+    expect(JSON.parse(first.body).data.coupon).toEqual({ ['__proto__']: 'Prototype', id });
+    expect({ ...compiled, requestId: undefined }).toEqual({ ...first, requestId: undefined });
+  });
 
   test('introspection stays with Apollo', async () => {
     const { paths } = await thrice({ query: '{ __schema { queryType { name } } }' });

@@ -60,6 +60,17 @@ describe('bounded admission', () => {
     expect(gate.inFlight).toBe(1);
   });
 
+  test('a request arriving to a full queue is refused before it is read; one with a slot or a place in the queue is not', async () => {
+    const gate = admission(1, 1);
+    expect(gate.refusesNow()).toBe(false);
+    await gate.enter();
+    expect(gate.refusesNow()).toBe(false);
+    void gate.enter();
+    expect(gate.refusesNow()).toBe(true);
+    expect(shed).toEqual(['queue_full']);
+    expect(admission(0, 0).refusesNow()).toBe(false);
+  });
+
   test('a limit of 0 admits everything', async () => {
     const gate = admission(0, 0);
     const admitted = await Promise.all(Array.from({ length: 100 }, () => gate.enter()));
@@ -83,6 +94,13 @@ describe('shedding on event-loop lag', () => {
 
   test('at twice the limit every request is refused', async () => {
     expect(await lagging(400, 0.999).enter()).toBeNull();
+  });
+
+  test('the lag is drawn once per request: at arrival, not again once its body is read', async () => {
+    const gate = lagging(300, 0.49);
+    expect(gate.refusesNow()).toBe(true);
+    expect(await gate.enter({ lagChecked: true })).toEqual(expect.any(Function));
+    expect(shed).toEqual(['event_loop_lag']);
   });
 });
 

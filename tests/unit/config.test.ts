@@ -69,6 +69,21 @@ describe('configuration', () => {
     expect(message({ GROUP_COMMIT_MAX_IN_FLIGHT: '0' })).toMatch(/^configuration error: GROUP_COMMIT_MAX_IN_FLIGHT/);
   });
 
+  test('development and test listen on 127.0.0.1 unless HOST says otherwise; production on 0.0.0.0', () => {
+    const production = { NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db', JWT_SECRET: 's'.repeat(32) };
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ NODE_ENV: 'test' }).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig(production).host).toBe('0.0.0.0');
+    expect(loadConfig({ ...production, HOST: '10.1.2.3' }).host).toBe('10.1.2.3');
+  });
+
+  test('METRICS_PORT is a port; unset serves /metrics on the main port', () => {
+    expect(loadConfig({}).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    for (const bad of ['70000', 'metrics', '-1']) expect(message({ METRICS_PORT: bad })).toMatch(/^configuration error: METRICS_PORT/);
+  });
+
   test('empty strings count as unset', () => {
     expect(loadConfig({ REDIS_URL: '', PORT: '' })).toMatchObject({ redisUrl: undefined, port: 4000 });
   });
