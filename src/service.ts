@@ -11,15 +11,14 @@ import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
 import { openConnections } from './composition/connections';
 import { gracefulStop } from './composition/graceful-stop';
-import { MAX_BODY_BYTES, startGraphQLServer } from './composition/graphql-server';
-import { createRoutes, REQUEST_DEADLINE_MS } from './composition/http-routes';
+import { startGraphQLServer } from './composition/graphql-server';
+import { createRoutes } from './composition/http-routes';
 import { buildServices } from './composition/services';
+import { attachWebSocket } from './composition/websocket';
 import type { Config } from './config';
 import { buildContext, type Services } from './context';
 import { clientAddressOf } from './http/client-address';
 import { closeNow, createMetricsServer, listenOn, sharedRender, type MetricsSource } from './http/metrics-endpoint';
-import { REQUEST_LIMITS } from './http/request-limits';
-import { attachSubscriptions } from './http/subscriptions';
 import type { Metrics } from './metrics';
 import type { Models } from './mongo/models';
 import { createPlaygroundHandler } from './playground';
@@ -109,30 +108,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     throw error;
   }
   // Attached once listening, so a taken port is reported once, as a configuration error.
-  const subscriptions = attachSubscriptions({
-    httpServer,
-    schema: graphql.schema,
-    services,
-    logger,
-    path: '/graphql',
-    maxSubscriptionsPerConnection: 20,
-    keepAliveMs: 12_000,
-    connectionInitTimeoutMs: 3_000,
-    maxPayloadBytes: MAX_BODY_BYTES,
-    validationRules: graphql.validationRules,
-    maxTokens: REQUEST_LIMITS.maxTokens,
-    hideSchema: !settings.introspectionEnabled,
-    firstEventDeadlineMs: REQUEST_DEADLINE_MS,
-    clientAddress,
-    limits: {
-      maxConnectionsPerAddress: settings.wsMaxConnectionsPerIp,
-      subscribesPerSecondPerConnection: settings.wsSubscribeRatePerConnection,
-      subscribesPerSecondPerAddress: settings.wsSubscribeRatePerIp,
-      idleTimeoutMs: settings.wsIdleTimeoutMs,
-      maxConnectionAgeMs: settings.wsMaxConnectionAgeMs,
-    },
-    onDependencyError: (dependency) => metrics.dependencyErrors.inc({ dependency }),
-  });
+  const subscriptions = attachWebSocket(settings, { httpServer, graphql, services, metrics, clientAddress, logger });
   graph.startBackground();
 
   const stop = gracefulStop(
