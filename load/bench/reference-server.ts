@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { GraphQLContext, Services } from '../../src/context';
-import { createGraphQLHandler } from '../../src/http/graphql-handler';
+import { createGraphQLHandler, receiveBody } from '../../src/http/graphql-handler';
 import { DateTime } from '../../src/resolvers/DateTime';
 import { typeDefs } from '../../src/schema';
 
@@ -31,9 +31,14 @@ async function main(): Promise<void> {
   await apollo.start();
   // The resolver reads nothing from the context; it only has to have the service's shape.
   const context = (): GraphQLContext => ({ services: {} as Services, clientIp: '127.0.0.1', requestId: 'reference' });
-  const graphql = createGraphQLHandler({ apollo, context, maxBodyBytes: 64 * 1024 });
+  const graphql = createGraphQLHandler({ apollo, context });
+  // The body is read as the service reads it, under the same size limit and deadline.
+  const answer = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const raw = await receiveBody(req, res, { maxBytes: 64 * 1024, timeoutMs: 1500 });
+    if (raw !== undefined) await graphql(req, res, raw, '', 2800);
+  };
   httpServer.on('request', (req, res) => {
-    graphql(req, res, '', 2800).catch(() => res.destroy());
+    answer(req, res).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   process.stdout.write(`REFERENCE_PORT=${(httpServer.address() as AddressInfo).port}\n`);
