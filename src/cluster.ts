@@ -37,7 +37,10 @@ export interface Supervisor {
 
 export interface SuperviseOptions {
   count: number;
-  /** Environment for the workers on top of the primary's own: the resolved Redis, MongoDB and secret. */
+  /**
+   * Environment for the workers on top of the primary's own: the resolved Redis target (as
+   * redisTargetEnv writes it: REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS), MongoDB and secret.
+   */
   env: Record<string, string>;
   logger: Logger;
 }

@@ -12,10 +12,9 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { unwrapResolverError } from '@apollo/server/errors';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { GraphQLFormattedError } from 'graphql';
-import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
-import type { Config } from './config';
+import type { Config, RedisTarget } from './config';
 import { buildContext, type GraphQLContext, type Services } from './context';
 import { failedDependency, serviceUnavailable, toClientError } from './errors';
 import { createGraphQLHandler, sendJson } from './http/graphql-handler';
@@ -24,7 +23,8 @@ import { createMetrics, type Metrics } from './metrics';
 import { connectMongo } from './mongo/connection';
 import { ensureIndexes, registerModels, type Models } from './mongo/models';
 import { createPlaygroundHandler } from './playground';
-import { assertNoEviction, createRedisClient } from './redis/client';
+import { assertNoEviction, connectRedis, createRedisClient, type RedisClient } from './redis/client';
+import { stockPublisher, stockSubscriber } from './redis/pubsub';
 import { resolvers } from './resolvers';
 import { typeDefs } from './schema';
 import { Admission, LoopLag } from './services/admission';
@@ -46,7 +46,8 @@ import { clientAddressOf } from './http/client-address';
 import { requestTarget } from './http/request-target';
 
 export type ServiceSettings = Config & {
-  redisUrl: string;
+  /** The Redis to use (resolved: an embedded server is a `single` target). */
+  redis: RedisTarget;
   mongoUri: string;
   jwtSecret: string;
   /** What GET /metrics serves when this instance is one of several workers: all of them, aggregated. */
@@ -58,7 +59,7 @@ export interface RunningService {
   port: number;
   services: Services;
   models: Models;
-  redis: Redis;
+  redis: RedisClient;
   mongo: Connection;
   metrics: Metrics;
   reconciler: Reconciler;
@@ -77,12 +78,9 @@ const SLOW_STOP_STEP_MS = 1000;
 const RATE_LIMIT_TIMEOUT_MS = 250;
 
 export async function startService(settings: ServiceSettings, logger: Logger): Promise<RunningService> {
-  const redis = createRedisClient(settings.redisUrl, { name: 'coupon-commands', logger, autoPipelining: true });
-  await redis.connect().catch((error: Error) => {
-    redis.disconnect();
-    throw new Error(`REDIS_URL: cannot connect to redis (${error.message})`);
-  });
-  await assertNoEviction(redis).catch((error) => {
+  const redis = createRedisClient(settings.redis, { name: 'coupon-commands', logger, autoPipelining: true });
+  await connectRedis(redis, settings.redis);
+  await assertNoEviction(redis, settings.redis).catch((error) => {
     redis.disconnect();
     throw error;
   });
@@ -115,12 +113,13 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const dbLockStock = settings.claimStrategy === 'db-lock' ? new DbLockStock(models) : undefined;
   const reader = new CouponReader(catalog, dbLockStock ?? gate, models);
   // Pub/sub needs connections of its own: a subscribed ioredis client can run nothing else.
-  const publisher = createRedisClient(settings.redisUrl, { name: 'coupon-stock-publisher', logger });
-  const subscriber = createRedisClient(settings.redisUrl, { name: 'coupon-stock-subscriber', logger });
+  // On a cluster, stock goes over sharded pub/sub: the subscriber keeps a connection per master (src/redis/pubsub.ts).
+  const publisher = createRedisClient(settings.redis, { name: 'coupon-stock-publisher', logger });
+  const subscriber = createRedisClient(settings.redis, { name: 'coupon-stock-subscriber', logger, shardedSubscriber: true });
   // The limiter's own connection, so its short command timeout applies to its counts alone.
-  const limiterRedis = createRedisClient(settings.redisUrl, { name: 'coupon-rate-limiter', logger, commandTimeoutMs: RATE_LIMIT_TIMEOUT_MS });
-  await Promise.all([publisher.connect(), subscriber.connect(), limiterRedis.connect()]);
-  const stockFeed = new StockFeed(publisher, subscriber, catalog, reader, logger, {
+  const limiterRedis = createRedisClient(settings.redis, { name: 'coupon-rate-limiter', logger, commandTimeoutMs: RATE_LIMIT_TIMEOUT_MS });
+  await Promise.all([publisher, subscriber, limiterRedis].map((client) => connectRedis(client, settings.redis)));
+  const stockFeed = new StockFeed(stockPublisher(publisher), stockSubscriber(subscriber), catalog, reader, logger, {
     intervalMs: STOCK_UPDATE_INTERVAL_MS,
     onSubscribersChanged: (open) => metrics.subscriptions.set(open),
   });

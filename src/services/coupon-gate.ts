@@ -4,10 +4,10 @@
  * it whenever it is missing, for example after Redis lost its data.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import type { Models } from '../mongo/models';
+import type { RedisClient } from '../redis/client';
 import {
   adoptArgs,
   claimArgs,
@@ -48,7 +48,7 @@ export class CouponGate {
   private readonly dropped = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly models: Models,
     private readonly logger: Logger,
     private readonly onRebuilt: (couponId: string) => void = () => {},
