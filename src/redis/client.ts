@@ -79,9 +79,10 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
         retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
         retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
         retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
-        // A command retried through a failover gives up after about one command budget, so the
-        // claim deadline (and the rate limiter's short budget) still decide how long a claim waits.
-        maxRedirections: Math.max(2, Math.floor(commandTimeout / CLUSTER_RETRY_DELAY_MS)),
+        // Enough for the redirections of a resharding (MOVED, then ASK). A shard that is failing
+        // over takes seconds, which no retry here would bridge: its claims fail within a few
+        // hundred ms instead, and hold no admission slot for longer (clients retry).
+        maxRedirections: Math.max(2, Math.floor(commandTimeout / 250)),
         slotsRefreshTimeout: 1000,
         shardedSubscribers: options.shardedSubscriber ?? false,
         lazyConnect: true,

@@ -1,0 +1,203 @@
+/**
+ * Drops on a Redis Cluster or a Sentinel group, shared by tests/integration/redis-cluster.test.ts
+ * and redis-sentinel.test.ts: services run as child processes on the topology, claims come as
+ * real clients make them, and the contract's guarantees are checked against MongoDB.
+ */
+import http from 'node:http';
+import type { RedisTarget } from '../../src/config';
+import type { EmbeddedServer } from '../../src/infra/embedded';
+import {
+  claimLikeAClient,
+  expectConverges,
+  expectNoOversellNoDoubleNothingLost,
+  finalAnswers,
+  summarize,
+  type ClaimAnswer,
+  type MongoView,
+} from '../integration/faults/contract';
+import { startChildService, type ChildService } from './child-service';
+import { createCoupon } from './graphql';
+import { adminToken, userToken } from './stack';
+import { watchStock, wsClient, type Watcher } from './subscriptions';
+
+/** Service settings for these suites: frequent reconciliation, so repairs show within the test. */
+export const TOPOLOGY_SERVICE_ENV = { RECONCILE_INTERVAL_MS: '300' };
+
+export function startServicesOn(redis: RedisTarget, mongoUri: string, count: number): Promise<ChildService[]> {
+  return Promise.all(Array.from({ length: count }, () => startChildService({ redis, mongoUri, env: TOPOLOGY_SERVICE_ENV })));
+}
+
+export async function tokensFor(users: string[]): Promise<Map<string, string>> {
+  return new Map(await Promise.all(users.map(async (user) => [user, await userToken(user)] as const)));
+}
+
+export async function createCoupons(url: string, names: string[], totalQuantity: number): Promise<string[]> {
+  const token = await adminToken();
+  return Promise.all(names.map((name) => createCoupon(url, token, { name, totalQuantity })));
+}
+
+/** GET /metrics: coupon_reconcile_repairs_total by kind. */
+export function repairsOf(url: string): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${url}/metrics`, { agent: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => {
+          const repairs: Record<string, number> = {};
+          for (const match of body.matchAll(/^coupon_reconcile_repairs_total\{kind="([^"]+)"\} (\d+)/gm)) repairs[match[1]!] = Number(match[2]);
+          resolve(repairs);
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+export const sumRepairs = (all: Array<Record<string, number>>) =>
+  all.reduce<Record<string, number>>((sum, repairs) => {
+    for (const [kind, count] of Object.entries(repairs)) sum[kind] = (sum[kind] ?? 0) + count;
+    return sum;
+  }, {});
+
+/**
+ * A drop on several coupons at once, served by several instances: each user claims every coupon,
+ * the claims spread over the instances, except that the first coupon is claimed only on the last
+ * instance while it is watched only on the first. Checks the guarantees in MongoDB and that every
+ * watcher, on every instance, saw the coupon sell out without ever going back to an older value.
+ */
+export async function dropOnInstances(services: ChildService[], mongo: MongoView, couponIds: string[], total: number, users: string[]) {
+  const tokens = await tokensFor(users);
+  const clients = services.map((service) => wsClient(service.url));
+  try {
+    const watchers: Array<{ couponId: string; instance: number; watcher: Watcher }> = [];
+    for (const [c, couponId] of couponIds.entries()) {
+      const instances = c === 0 ? [0] : services.map((_, i) => i);
+      for (const instance of instances) watchers.push({ couponId, instance, watcher: watchStock(clients[instance]!, couponId) });
+    }
+    await Promise.all(watchers.map(({ watcher }) => watcher.until((event) => event.remaining === total)));
+
+    // Clients as in a real drop: shed by admission control (SERVICE_UNAVAILABLE), they try again shortly.
+    const attempts = await Promise.all(
+      couponIds.flatMap((couponId, c) =>
+        users.map((user, u) => {
+          const instance = c === 0 ? services.length - 1 : (u + c) % services.length;
+          return claimLikeAClient(services[instance]!.url, couponId, user, tokens.get(user)!);
+        }),
+      ),
+    );
+    const answers = finalAnswers(attempts);
+    expect(answers.filter((a) => !a.status)).toEqual([]);
+    expect(attempts.flat().filter((a) => a.ms >= 3000)).toEqual([]);
+    for (const [c, couponId] of couponIds.entries()) {
+      const mine = answers.slice(c * users.length, (c + 1) * users.length);
+      const stored = await expectNoOversellNoDoubleNothingLost(mongo.models, couponId, total, attempts.slice(c * users.length, (c + 1) * users.length).flat());
+      expect(stored).toHaveLength(Math.min(total, users.length));
+      expect(mine.filter((a) => a.status === 'ISSUED' || a.status === 'ALREADY_ISSUED')).toHaveLength(stored.length);
+      await expectConverges(services[0]!.url, mongo.models, couponId, total);
+    }
+    for (const { watcher } of watchers) {
+      await watcher.until((event) => event.remaining === 0 && event.status === 'SOLD_OUT');
+      const remaining = watcher.events.map((event) => event.remaining);
+      expect(remaining).toEqual([...remaining].sort((a, b) => b - a));
+      expect(watcher.errors).toEqual([]);
+    }
+    return { answers, attempts: attempts.flat().length, watchers };
+  } finally {
+    await Promise.all(clients.map((client) => client.dispose()));
+  }
+}
+
+export interface MasterLossReport {
+  /** From the kill to the first claim sent after it that was answered ISSUED. */
+  firstIssuedAfterKillMs: number;
+  slowestAnswerMs: number;
+  /** Every attempt during the fault, by what it was told. */
+  during: Record<string, number>;
+  after: Record<string, number>;
+  /** Repairs the instances' reconcilers made, summed (coupon_reconcile_repairs_total). */
+  repairs: Record<string, number>;
+  convergedMs: number;
+}
+
+/**
+ * A drop on `couponId` served by all `services`; when the `killAfterIssued`th ISSUED arrives,
+ * `killMaster` kill -9s the Redis master holding the coupon. Clients retry SERVICE_UNAVAILABLE
+ * as real ones do, until the promoted replica serves them. Then everybody claims again, and the
+ * guarantees are checked: every answer within 3 s, nothing acknowledged lost, no oversell, one per
+ * user, earlier winners get the same issuance, remaining converges to what MongoDB holds.
+ */
+export async function dropLosingTheMaster(options: {
+  services: ChildService[];
+  mongo: MongoView;
+  couponId: string;
+  total: number;
+  users: string[];
+  killAfterIssued: number;
+  killMaster: () => Promise<EmbeddedServer>;
+}): Promise<MasterLossReport> {
+  const { services, mongo, couponId, total, users } = options;
+  const tokens = await tokensFor(users);
+  const urlOf = (u: number) => services[u % services.length]!.url;
+
+  let issued = 0;
+  let killedAt: number | undefined;
+  let killing: Promise<EmbeddedServer> | undefined;
+  let firstIssuedAfterKill: number | undefined;
+  const timeline: string[] = [];
+  const duringTries = await Promise.all(
+    users.map((user, u) =>
+      claimLikeAClient(urlOf(u), couponId, user, tokens.get(user)!, {
+        giveUpAfterMs: 40_000,
+        onAnswer: (answer) => {
+          const answeredAt = performance.now();
+          if (process.env.TIMELINE && killedAt !== undefined) timeline.push(`${(answeredAt - answer.ms - killedAt).toFixed(0)} +${answer.ms.toFixed(0)} ${answer.status ?? answer.code} u${u % services.length}`);
+          if (answer.status !== 'ISSUED') return;
+          if (killedAt !== undefined && answeredAt - answer.ms > killedAt && firstIssuedAfterKill === undefined) {
+            firstIssuedAfterKill = answeredAt - killedAt;
+          }
+          if (++issued === options.killAfterIssued) {
+            killedAt = performance.now();
+            killing = options.killMaster();
+          }
+        },
+      }),
+    ),
+  );
+  expect(killing).toBeDefined();
+  await killing;
+  if (process.env.TIMELINE) require('node:fs').writeFileSync(process.env.TIMELINE, timeline.join('\n'));
+  const during = duringTries.flat();
+  expect(during.filter((a) => a.failure)).toEqual([]);
+  expect(during.filter((a) => a.ms >= 3000)).toEqual([]);
+  expect(finalAnswers(duringTries).filter((a) => !a.status)).toEqual([]);
+  expect(firstIssuedAfterKill).toBeDefined();
+
+  // Everybody once more, the winners included, on the other instance than before.
+  const after = finalAnswers(await Promise.all(users.map((user, u) => claimLikeAClient(urlOf(u + 1), couponId, user, tokens.get(user)!))));
+  expect(after.filter((a) => !a.status)).toEqual([]);
+  const wonDuring = new Map(during.filter((a) => a.status === 'ISSUED').map((a) => [a.user, a.issuance!]));
+  for (const answer of after) {
+    const won = wonDuring.get(answer.user);
+    if (won) expect({ user: answer.user, status: answer.status, issuance: answer.issuance }).toEqual({ user: answer.user, status: 'ALREADY_ISSUED', issuance: won });
+  }
+  const stored = await expectNoOversellNoDoubleNothingLost(mongo.models, couponId, total, [...during, ...after]);
+  expect(stored).toHaveLength(Math.min(total, users.length));
+  const holders = new Map(stored.map((doc) => [doc.userId, doc._id.toHexString()]));
+  for (const answer of after) {
+    if (holders.has(answer.user)) expect(answer.issuance?.id).toBe(holders.get(answer.user));
+    else expect(answer.status).toBe('SOLD_OUT');
+  }
+  let convergedMs = 0;
+  for (const service of services) convergedMs = Math.max(convergedMs, await expectConverges(service.url, mongo.models, couponId, total));
+  return {
+    firstIssuedAfterKillMs: firstIssuedAfterKill!,
+    slowestAnswerMs: Math.max(...during.map((a) => a.ms)),
+    during: summarize(during),
+    after: summarize(after),
+    repairs: sumRepairs(await Promise.all(services.map((service) => repairsOf(service.url)))),
+    convergedMs,
+  };
+}
+
+export type { ClaimAnswer };
