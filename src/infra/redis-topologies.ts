@@ -54,7 +54,11 @@ const parseInfo = (text: string) =>
 export interface RedisClusterOptions {
   masters?: number;
   replicasPerMaster?: number;
-  /** cluster-node-timeout: how long a master may not answer before it is failed over. */
+  /**
+   * cluster-node-timeout: how long a master may not answer before it is failed over. Default 2000:
+   * at 1000 a node starved of CPU for a second (a loaded two-core CI machine) could be failed
+   * over without any fault.
+   */
   nodeTimeoutMs?: number;
 }
 
@@ -66,6 +70,8 @@ export interface LocalRedisCluster {
   masterFor(key: string): Promise<EmbeddedServer>;
   /** The servers that are masters now, as the live nodes see it. */
   masters(): Promise<EmbeddedServer[]>;
+  /** The replicas of a master, as it reports them. */
+  replicasOf(master: EmbeddedServer): Promise<EmbeddedServer[]>;
   /** Resolves once every live node reports cluster_state:ok and every slot has a live master. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -100,7 +106,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         '--dir', nodeDir,
         '--cluster-enabled', 'yes',
         '--cluster-config-file', path.join(nodeDir, 'nodes.conf'),
-        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1000),
+        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000),
         '--cluster-replica-validity-factor', '0',
         '--cluster-require-full-coverage', 'no',
         '--save', '',
@@ -144,6 +150,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     },
     async masters() {
       return [...new Set((await slots()).map((range) => range[2]![1]))].map(byPort);
+    },
+    async replicasOf(master) {
+      const info = parseInfo(await withConnection(master.port, (redis) => redis.info('replication')));
+      return Object.entries(info)
+        .filter(([field]) => /^slave\d+$/.test(field))
+        .map(([, value]) => byPort(Number(/port=(\d+)/.exec(value)![1])));
     },
     async waitHealthy(timeoutMs = 20_000) {
       await until(timeoutMs, 'a healthy redis cluster', async () => {
