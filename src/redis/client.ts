@@ -115,19 +115,29 @@ function watchClusterNodes(cluster: Cluster, log: Logger): void {
   });
 }
 
-/** Connects, within `timeoutMs`; a failure names the variable the target came from. */
+/**
+ * Connects, within `timeoutMs`; a failure names the variable the target came from. Resolves on
+ * the client's first `ready`, not only on connect()'s own promise: when a cluster's first ready
+ * check fails (a node slow to answer CLUSTER INFO), ioredis reconnects by itself and that promise
+ * never settles, while `ready` does come.
+ */
 export async function connectRedis(client: RedisClient, target: RedisTarget, timeoutMs = 10_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
+  let onReady: (() => void) | undefined;
+  const attempt = new Promise<void>((resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    onReady = resolve;
+    client.once('ready', onReady);
+    client.connect().then(resolve, reject);
   });
   try {
-    await Promise.race([client.connect(), timedOut]);
+    await attempt;
   } catch (error) {
     client.disconnect();
     throw new Error(`${redisVariable(target)}: cannot connect to redis (${(error as Error).message})`);
   } finally {
     clearTimeout(timer);
+    client.off('ready', onReady!);
   }
 }
 
