@@ -11,7 +11,7 @@ import { createLogger } from '../../src/logger';
 import { createRedisClient, scanKeys, type RedisClient } from '../../src/redis/client';
 import { couponKeys, stockChannel } from '../../src/redis/scripts';
 import type { ChildService } from '../support/child-service';
-import { healthStatus } from '../support/child-service';
+import { healthStatus, startChildService } from '../support/child-service';
 import { createCoupons, dropLosingTheMaster, dropOnInstances, startServicesOn, tokensFor } from '../support/topology-drop';
 import { watchStock, wsClient } from '../support/subscriptions';
 import { claimAs, openModels, within, type MongoView } from './faults/contract';
@@ -131,4 +131,20 @@ test('kill -9 of the master holding a coupon mid-drop: the claims in flight answ
       `attempts during ${JSON.stringify(report.during)}, after ${JSON.stringify(report.after)}; reconciler repairs ${JSON.stringify(report.repairs)}, claims settled against MongoDB ${JSON.stringify(report.claimRepairs)}; ` +
       `remaining consistent ${report.convergedMs.toFixed(0)} ms after the second round; the drop and its checks took ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
+});
+
+test('with WORKERS=2 the primary hands the cluster to its workers: both serve claims on it', async () => {
+  const service = await startChildService({ redis: cluster.target, mongoUri: mongoServer.url, env: { WORKERS: '2', LOG_LEVEL: 'info' } });
+  try {
+    const [couponId] = await createCoupons(service.url, ['workers'], 50);
+    const users = Array.from({ length: 40 }, (_, i) => `cluster-workers-${i}`);
+    const tokens = await tokensFor(users);
+    const answers = await Promise.all(users.map((user) => claimAs(service.url, couponId!, user, tokens.get(user)!)));
+    expect(answers.map((a) => a.status)).toEqual(Array(40).fill('ISSUED'));
+    expect(await mongo.models.Issuance.countDocuments({ userId: { $in: users } })).toBe(40);
+    // No worker fell back to an embedded redis-server (logged as 'REDIS_URL unset: ...').
+    expect(service.output()).not.toMatch(/REDIS_URL/);
+  } finally {
+    await service.stop();
+  }
 });
