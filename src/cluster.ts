@@ -42,7 +42,10 @@ export interface Supervisor {
 
 export interface SuperviseOptions {
   count: number;
-  /** Environment for the workers on top of the primary's own: the resolved Redis, MongoDB and secret. */
+  /**
+   * Environment for the workers on top of the primary's own: the resolved Redis target (as
+   * redisTargetEnv writes it: REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS), MongoDB and secret.
+   */
   env: Record<string, string>;
   /** METRICS_PORT: the primary serves every worker's metrics, aggregated, on this port. */
   metrics?: { port: number; host: string };

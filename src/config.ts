@@ -24,6 +24,35 @@ const urlWithProtocols = (name: string, protocols: string[]) =>
 
 const nonNegativeInt = z.coerce.number().int().min(0);
 
+/** One Redis endpoint of a cluster or a sentinel group. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Where the service's Redis is: one server (or a managed endpoint), a Redis Cluster, or a Sentinel-watched master. */
+export type RedisTarget =
+  | { kind: 'single'; url: string }
+  | { kind: 'cluster'; nodes: RedisNode[] }
+  | { kind: 'sentinel'; sentinels: RedisNode[]; name: string };
+
+/** `host:port` or `[ipv6]:port`; undefined when it is neither. */
+export function parseHostPort(entry: string): RedisNode | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:/[\]@]+)):(\d{1,5})$/.exec(entry);
+  const port = Number(match?.[3]);
+  if (!match || port < 1 || port > 65535) return undefined;
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+const hostPortList = (name: string) =>
+  z
+    .string()
+    .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
+    .refine((entries) => entries.length > 0 && entries.every((entry) => parseHostPort(entry)), `${name} must be a comma-separated list of host:port`)
+    .transform((entries) => entries.map((entry) => parseHostPort(entry)!));
+
+const REDIS_TARGET_VARIABLES = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const;
+
 const TRUSTED_PROXIES_FORMAT = 'TRUSTED_PROXIES must be a comma-separated list of IP addresses, CIDR ranges (10.0.0.0/8), or the names loopback, linklocal, uniquelocal';
 const trustedProxyList = z
   .string()
@@ -47,6 +76,9 @@ const envSchema = z.object({
   // A separate port for GET /metrics (only the monitoring network reaches it); unset: the main port.
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   REDIS_URL: urlWithProtocols('REDIS_URL', ['redis:', 'rediss:']).optional(),
+  REDIS_CLUSTER_NODES: hostPortList('REDIS_CLUSTER_NODES').optional(),
+  REDIS_SENTINELS: hostPortList('REDIS_SENTINELS').optional(),
+  REDIS_SENTINEL_MASTER: z.string().trim().min(1).max(200).regex(/^[^\s]+$/, 'REDIS_SENTINEL_MASTER must be a master name without spaces').optional(),
   MONGODB_URI: urlWithProtocols('MONGODB_URI', ['mongodb:', 'mongodb+srv:']).optional(),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
   // Claims per second; 0 turns a limit off. Per user: fast clicking reaches 6-8 per second,
@@ -101,8 +133,8 @@ export interface Config {
   host: string;
   /** GET /metrics only on this port when set (0: a free port); unset: on the main port. */
   metricsPort?: number;
-  /** Unset: an embedded redis-server is started (never in production). */
-  redisUrl?: string;
+  /** REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS; unset: an embedded redis-server is started (never in production). */
+  redis?: RedisTarget;
   /** Unset: an embedded MongoDB-compatible server is started (never in production). */
   mongoUri?: string;
   /** Unset: a random per-start secret, with dev tokens printed (never in production). */
@@ -159,8 +191,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  const redis = redisTargetOf(e, production);
   if (production) {
-    for (const variable of ['REDIS_URL', 'MONGODB_URI', 'JWT_SECRET'] as const) {
+    for (const variable of ['MONGODB_URI', 'JWT_SECRET'] as const) {
       if (!e[variable]) {
         throw new ConfigError(`configuration error: ${variable} must be set when NODE_ENV=production`);
       }
@@ -177,7 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
     metricsPort: e.METRICS_PORT,
-    redisUrl: e.REDIS_URL,
+    redis,
     mongoUri: e.MONGODB_URI,
     jwtSecret: e.JWT_SECRET,
     claimRatePerUser: e.CLAIM_RATE_PER_USER,
@@ -203,6 +236,47 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsSubscribeRatePerIp: e.WS_SUBSCRIBE_RATE_PER_IP,
     wsIdleTimeoutMs: e.WS_IDLE_TIMEOUT_MS,
     wsMaxConnectionAgeMs: e.WS_MAX_CONNECTION_AGE_MS,
+  };
+}
+
+/** At most one Redis target (exactly one in production); a sentinel group needs its master's name, and only it. */
+function redisTargetOf(e: z.infer<typeof envSchema>, production: boolean): RedisTarget | undefined {
+  const given = REDIS_TARGET_VARIABLES.filter((variable) => e[variable] !== undefined);
+  if (given.length > 1) {
+    throw new ConfigError(`configuration error: ${given[1]} cannot be set together with ${given[0]}: set only one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS`);
+  }
+  if (e.REDIS_SENTINELS && !e.REDIS_SENTINEL_MASTER) {
+    throw new ConfigError('configuration error: REDIS_SENTINEL_MASTER must name the master the sentinels watch when REDIS_SENTINELS is set');
+  }
+  if (e.REDIS_SENTINEL_MASTER && !e.REDIS_SENTINELS) {
+    throw new ConfigError('configuration error: REDIS_SENTINEL_MASTER is set without REDIS_SENTINELS');
+  }
+  if (production && given.length === 0) {
+    throw new ConfigError('configuration error: REDIS_URL (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS) must be set when NODE_ENV=production');
+  }
+  if (e.REDIS_URL) return { kind: 'single', url: e.REDIS_URL };
+  if (e.REDIS_CLUSTER_NODES) return { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES };
+  if (e.REDIS_SENTINELS) return { kind: 'sentinel', sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_MASTER! };
+  return undefined;
+}
+
+/** The variable a Redis target came from, to name it in errors. */
+export function redisVariable(target: RedisTarget): (typeof REDIS_TARGET_VARIABLES)[number] {
+  return target.kind === 'single' ? 'REDIS_URL' : target.kind === 'cluster' ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS';
+}
+
+/**
+ * The environment that makes loadConfig read `target` back: how the primary hands a resolved
+ * target (an embedded server's URL included) to its workers. The other variables are emptied, so
+ * what the primary inherited cannot make a worker's configuration ambiguous.
+ */
+export function redisTargetEnv(target: RedisTarget): Record<string, string> {
+  const hostPorts = (nodes: RedisNode[]) => nodes.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',');
+  return {
+    REDIS_URL: target.kind === 'single' ? target.url : '',
+    REDIS_CLUSTER_NODES: target.kind === 'cluster' ? hostPorts(target.nodes) : '',
+    REDIS_SENTINELS: target.kind === 'sentinel' ? hostPorts(target.sentinels) : '',
+    REDIS_SENTINEL_MASTER: target.kind === 'sentinel' ? target.name : '',
   };
 }
 

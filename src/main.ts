@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { clusterMetricsReader, reportFailure, reportReady, superviseWorkers } from './cluster';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, redisTargetEnv, type Config, type RedisTarget } from './config';
 import { startMongoServer, startRedisServer, type EmbeddedServer } from './infra/embedded';
 import { createLogger } from './logger';
 import { startService } from './service';
@@ -25,14 +25,14 @@ async function main(): Promise<void> {
   const embedded: EmbeddedServer[] = [];
   const stopEmbedded = () => Promise.all(embedded.map((server) => server.stop()));
 
-  let redisUrl = config.redisUrl;
+  let redis: RedisTarget | undefined = config.redis;
   let mongoUri = config.mongoUri;
   try {
-    if (!redisUrl) {
-      const redis = await startRedisServer();
-      embedded.push(redis);
-      redisUrl = redis.url;
-      logger.info({ url: redis.url }, 'REDIS_URL unset: started an embedded redis-server (development only)');
+    if (!redis) {
+      const server = await startRedisServer();
+      embedded.push(server);
+      redis = { kind: 'single', url: server.url };
+      logger.info({ url: server.url }, 'REDIS_URL unset: started an embedded redis-server (development only)');
     }
     if (!mongoUri) {
       const mongo = await startMongoServer({ database: 'coupons' });
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     }
   } catch (error) {
     await stopEmbedded();
-    exitWith(`${redisUrl ? 'MONGODB_URI' : 'REDIS_URL'}: unset, and the embedded server could not start (${(error as Error).message})`);
+    exitWith(`${redis ? 'MONGODB_URI' : 'REDIS_URL'}: unset, and the embedded server could not start (${(error as Error).message})`);
   }
   const jwtSecret = config.jwtSecret ?? randomBytes(32).toString('base64url');
 
@@ -52,11 +52,11 @@ async function main(): Promise<void> {
       config.workers > 1
         ? await superviseWorkers({
             count: config.workers,
-            env: { REDIS_URL: redisUrl, MONGODB_URI: mongoUri, JWT_SECRET: jwtSecret },
+            env: { ...redisTargetEnv(redis), MONGODB_URI: mongoUri, JWT_SECRET: jwtSecret },
             metrics: config.metricsPort === undefined ? undefined : { port: config.metricsPort, host: config.host },
             logger,
           })
-        : await startService({ ...config, redisUrl, mongoUri, jwtSecret }, logger);
+        : await startService({ ...config, redis, mongoUri, jwtSecret }, logger);
   } catch (error) {
     await stopEmbedded();
     exitWith((error as Error).message);
@@ -82,7 +82,7 @@ async function runWorker(): Promise<void> {
     service = await startService(
       {
         ...config,
-        redisUrl: config.redisUrl!,
+        redis: config.redis!,
         mongoUri: config.mongoUri!,
         jwtSecret: config.jwtSecret!,
         readMetrics: () => readMetrics!(),

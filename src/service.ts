@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
 import { openConnections } from './composition/connections';
@@ -15,7 +14,7 @@ import { startGraphQLServer } from './composition/graphql-server';
 import { createRoutes } from './composition/http-routes';
 import { buildServices } from './composition/services';
 import { attachWebSocket } from './composition/websocket';
-import type { Config } from './config';
+import type { Config, RedisTarget } from './config';
 import { buildContext, type Services } from './context';
 import { clientAddressOf } from './http/client-address';
 import { closeNow, createMetricsServer, listenOn, sharedRender, type MetricsSource } from './http/metrics-endpoint';
@@ -23,10 +22,12 @@ import type { Metrics } from './metrics';
 import type { Models } from './mongo/models';
 import { createPlaygroundHandler } from './playground';
 import { Admission, LoopLag } from './services/admission';
+import type { RedisClient } from './redis/client';
 import type { Reconciler } from './services/reconciler';
 
 export type ServiceSettings = Config & {
-  redisUrl: string;
+  /** The Redis to use (resolved: an embedded server is a `single` target). */
+  redis: RedisTarget;
   mongoUri: string;
   jwtSecret: string;
   /** What GET /metrics serves when this instance is one of several workers: all of them, aggregated. */
@@ -42,7 +43,7 @@ export interface RunningService {
   metricsPort?: number;
   services: Services;
   models: Models;
-  redis: Redis;
+  redis: RedisClient;
   mongo: Connection;
   metrics: Metrics;
   reconciler: Reconciler;

@@ -3,13 +3,13 @@
  * GET /healthz and GET /metrics (unless METRICS_PORT serves it). Anything else is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
 import { serviceUnavailable } from '../errors';
 import { sendJson } from '../http/graphql-handler';
 import { checkHealth } from '../http/health';
 import { requestTarget } from '../http/request-target';
+import type { RedisClient } from '../redis/client';
 import { answerMetrics, type MetricsSource } from '../http/metrics-endpoint';
 import type { Admission } from '../services/admission';
 import type { GraphQLServer } from './graphql-server';
@@ -22,7 +22,7 @@ export interface RouteOptions {
   admission: Admission;
   /** Serves the playground's page and assets; true when it answered. */
   playground?: (req: IncomingMessage, res: ServerResponse) => boolean;
-  redis: Redis;
+  redis: RedisClient;
   mongo: Connection;
   /** What GET /metrics serves; unset when METRICS_PORT serves it elsewhere (404 here). */
   metrics?: MetricsSource;

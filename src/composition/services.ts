@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Services } from '../context';
 import { createMetrics, type Metrics } from '../metrics';
+import { stockPublisher, stockSubscriber } from '../redis/pubsub';
 import { Authenticator } from '../services/auth';
 import { ClaimService, type ClaimServiceOptions } from '../services/claim-service';
 import { CouponCatalog } from '../services/coupon-catalog';
@@ -62,7 +63,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   // CLAIM_STRATEGY=db-lock (load comparison only): claims and stock from a MongoDB counter, not Redis.
   const dbLockStock = settings.claimStrategy === 'db-lock' ? new DbLockStock(models) : undefined;
   const reader = new CouponReader(catalog, dbLockStock ?? gate, models);
-  const stockFeed = new StockFeed(publisher, subscriber, catalog, reader, logger, {
+  const stockFeed = new StockFeed(stockPublisher(publisher), stockSubscriber(subscriber), catalog, reader, logger, {
     intervalMs: STOCK_UPDATE_INTERVAL_MS,
     onSubscribersChanged: (open) => metrics.subscriptions.set(open),
   });

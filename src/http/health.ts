@@ -1,9 +1,10 @@
 /**
  * GET /healthz: both dependencies answer a ping within the budget, or the service is unhealthy.
+ * On a Redis Cluster every master must answer: with one down, its coupons cannot be claimed.
  */
-import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { withDeadline } from '../errors';
+import { pingEveryMaster, type RedisClient } from '../redis/client';
 
 const PING_BUDGET_MS = 1500;
 
@@ -13,7 +14,7 @@ export interface Health {
   mongodb: 'up' | 'down';
 }
 
-export async function checkHealth(redis: Redis, mongo: Connection): Promise<Health> {
+export async function checkHealth(redis: RedisClient, mongo: Connection): Promise<Health> {
   const probe = async (ping: () => Promise<unknown>) => {
     try {
       await withDeadline(ping(), PING_BUDGET_MS, 'health probe');
@@ -23,7 +24,7 @@ export async function checkHealth(redis: Redis, mongo: Connection): Promise<Heal
     }
   };
   const [redisState, mongoState] = await Promise.all([
-    probe(() => redis.ping()),
+    probe(() => pingEveryMaster(redis)),
     probe(() => mongo.db!.admin().ping()),
   ]);
   return { ok: redisState === 'up' && mongoState === 'up', redis: redisState, mongodb: mongoState };

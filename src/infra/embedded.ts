@@ -13,6 +13,8 @@ export interface EmbeddedServer {
   readonly pid: number;
   /** Sends a signal without waiting (SIGSTOP/SIGCONT for stall tests, SIGKILL for crashes). */
   signal(signal: NodeJS.Signals): void;
+  /** The process has not exited (yet). */
+  alive(): boolean;
   stop(): Promise<void>;
 }
 
@@ -30,7 +32,7 @@ export async function freePort(): Promise<number> {
 
 export interface RedisServerOptions {
   port?: number;
-  /** Extra `--name value` arguments, e.g. { 'maxmemory-policy': 'noeviction' }. */
+  /** Extra `--name value` arguments, e.g. { 'maxmemory-policy': 'noeviction' }; a value with spaces is several arguments ({ replicaof: '127.0.0.1 6379' }). */
   settings?: Record<string, string>;
 }
 
@@ -43,9 +45,17 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     'maxmemory-policy': 'noeviction',
     ...options.settings,
   };
-  const args = ['--port', String(port), ...Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v])];
+  const args = ['--port', String(port), ...Object.entries(settings).flatMap(([k, v]) => [`--${k}`, ...v.split(' ')])];
+  return spawnRedisServer(args, port, /Ready to accept connections/);
+}
+
+/**
+ * Runs `redis-server` with these arguments (a config file first for a sentinel), resolving once
+ * a line of its output matches `ready`.
+ */
+export async function spawnRedisServer(args: string[], port: number, ready: RegExp): Promise<EmbeddedServer> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  await waitForOutput(child, /Ready to accept connections/, 'redis-server', 10_000);
+  await waitForOutput(child, ready, 'redis-server', 10_000);
   return wrap(child, `redis://127.0.0.1:${port}`, port);
 }
 
@@ -88,6 +98,7 @@ function wrap(child: ChildProcess, url: string, port: number): EmbeddedServer {
     url,
     port,
     pid: child.pid!,
+    alive: () => child.exitCode === null && child.signalCode === null,
     signal: (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },

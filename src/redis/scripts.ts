@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Redis, Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
 
 export const CLAIM_STATUSES = ['ISSUED', 'ALREADY_ISSUED', 'SOLD_OUT', 'NOT_STARTED', 'ENDED', 'NOT_LOADED'] as const;
 export type GateStatus = (typeof CLAIM_STATUSES)[number];
@@ -21,6 +21,17 @@ export function couponKeys(couponId: string) {
   };
 }
 export type CouponKeys = ReturnType<typeof couponKeys>;
+
+/**
+ * The pub/sub channel of a coupon's stock updates. It carries the coupon's hash tag, so on a
+ * cluster it belongs to the coupon's own shard (SPUBLISH/SSUBSCRIBE stay on that shard).
+ */
+export const stockChannel = (couponId: string) => `coupon-stock:{${couponId}}`;
+
+/** The coupon a stock channel belongs to; undefined for any other channel. */
+export function couponIdOfStockChannel(channel: string): string | undefined {
+  return /^coupon-stock:\{([^{}]+)\}$/.exec(channel)?.[1];
+}
 
 /**
  * A winner as kept in the winners hash: "sequence:issuedAtMs:issuanceId" for a reservation,
@@ -188,7 +199,7 @@ const SCRIPTS = {
 const luaDir = path.join(__dirname, 'lua');
 
 /** Registers every script on a client; ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT. */
-export function defineCouponScripts(redis: Redis): void {
+export function defineCouponScripts(redis: Redis | Cluster): void {
   for (const [name, file] of Object.entries(SCRIPTS)) {
     const keyCount = Number(/-(\d+)\.lua$/.exec(file)![1]);
     redis.defineCommand(name, {

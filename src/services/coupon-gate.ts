@@ -7,10 +7,10 @@
  * entries than sequences taken sends a sold-out answer to MongoDB first (see claim-4.lua).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import type { Models } from '../mongo/models';
+import type { RedisClient } from '../redis/client';
 import {
   adoptArgs,
   claimArgs,
@@ -54,7 +54,7 @@ export class CouponGate {
   private readonly repairing = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly models: Models,
     private readonly logger: Logger,
     private readonly onRebuilt: (couponId: string) => void = () => {},

@@ -10,9 +10,12 @@
  * Redis and answers SERVICE_UNAVAILABLE when Redis is really gone. The timeout belongs to the
  * client (a connection of the limiter's own, with a short commandTimeout) rather than to the
  * library's timeout wrapper, which adds a timer and two promises per count on the claim path.
+ *
+ * On a Redis Cluster each count is one key (`ratelimit:claim:user:<id>`, one script call), so it
+ * runs on whichever shard owns that key: no cross-slot command, and users spread over the shards.
+ * While the shard of a key fails over, that key's counts fall back to memory like any Redis failure.
  */
 import ipaddr from 'ipaddr.js';
-import type { Redis } from 'ioredis';
 import {
   RateLimiterMemory,
   RateLimiterRedis,
@@ -21,6 +24,7 @@ import {
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
 import { rateLimited } from '../errors';
+import type { RedisClient } from '../redis/client';
 
 /** Apart from `coupon:{id}:*`, so limiter keys can never be mistaken for coupon state. */
 export const RATE_LIMIT_KEY_PREFIX = 'ratelimit:claim';
@@ -79,7 +83,7 @@ export class ClaimRateLimiter {
   private readonly limits: Limit[] = [];
 
   /** `redis` should have a short commandTimeout: it is how long a claim may wait for a count. */
-  constructor(redis: Redis, options: ClaimRateLimiterOptions) {
+  constructor(redis: RedisClient, options: ClaimRateLimiterOptions) {
     const build = (name: string, points: number): RateLimiterAbstract => {
       const keyPrefix = `${RATE_LIMIT_KEY_PREFIX}:${name}`;
       const memory = new FallbackLimiter({ keyPrefix, points, duration: WINDOW_SECONDS }, () => options.onFallback?.());

@@ -19,15 +19,14 @@
  * newer than what it forwarded: whatever changed reaches every watcher within RECHECK_MS plus one
  * interval, whichever instance changed it and whether or not that instance is still there.
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { notFound } from '../errors';
+import type { StockPublisher, StockSubscriber } from '../redis/pubsub';
+import { couponIdOfStockChannel, stockChannel } from '../redis/scripts';
 import { assertCouponId, type CouponCatalog } from './coupon-catalog';
 import { isNewerStock, type StockSnapshot } from './coupon-model';
 import type { CouponReader } from './coupon-reader';
 import { LatestValueStream } from './latest-value-stream';
-
-export const STOCK_CHANNEL_PREFIX = 'coupon-stock:';
 
 /**
  * Subscribers handed an update per turn of the event loop. Each costs its GraphQL execution and
@@ -125,8 +124,8 @@ export class StockFeed {
   private readonly rechecking = new Set<string>();
 
   constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
+    private readonly publisher: StockPublisher,
+    private readonly subscriber: StockSubscriber,
     private readonly catalog: CouponCatalog,
     private readonly reader: CouponReader,
     private readonly logger: Logger,
@@ -155,7 +154,7 @@ export class StockFeed {
     if (!entry) {
       entry = { streams: new Map(), delivering: false };
       this.watched.set(couponId, entry);
-      await this.subscriber.subscribe(STOCK_CHANNEL_PREFIX + couponId);
+      await this.subscriber.subscribe(stockChannel(couponId));
     }
     const watched = entry;
     const stream: LatestValueStream<StockSnapshot> = new LatestValueStream(() => this.leave(couponId, stream));
@@ -218,7 +217,7 @@ export class StockFeed {
     this.watched.delete(couponId);
     this.deliverThrottle.forget(couponId);
     if (!this.stopped) {
-      this.subscriber.unsubscribe(STOCK_CHANNEL_PREFIX + couponId).catch((error: Error) => this.logger.warn({ couponId, err: error.message }, 'stock unsubscribe failed'));
+      this.subscriber.unsubscribe(stockChannel(couponId)).catch((error: Error) => this.logger.warn({ couponId, err: error.message }, 'stock unsubscribe failed'));
     }
   }
 
@@ -227,7 +226,7 @@ export class StockFeed {
       const coupon = await this.catalog.find(couponId);
       if (!coupon) return;
       const snapshot = await this.reader.snapshot(coupon);
-      await this.publisher.publish(STOCK_CHANNEL_PREFIX + couponId, JSON.stringify(snapshot));
+      await this.publisher.publish(stockChannel(couponId), JSON.stringify(snapshot));
     } catch (error) {
       // Retry later so the last change is still delivered once Redis answers again.
       this.logger.warn({ couponId, err: (error as Error).message }, 'stock update not published; retrying');
@@ -236,10 +235,9 @@ export class StockFeed {
   }
 
   private receive(channel: string, message: string): void {
-    if (!channel.startsWith(STOCK_CHANNEL_PREFIX)) return;
-    const couponId = channel.slice(STOCK_CHANNEL_PREFIX.length);
-    const entry = this.watched.get(couponId);
-    if (!entry) return;
+    const couponId = couponIdOfStockChannel(channel);
+    const entry = couponId && this.watched.get(couponId);
+    if (!couponId || !entry) return;
     let snapshot: StockSnapshot;
     try {
       snapshot = JSON.parse(message) as StockSnapshot;

@@ -1,16 +1,15 @@
-import type { Redis } from 'ioredis';
 import { startRedisServer, type EmbeddedServer } from '../../src/infra/embedded';
 import { createLogger } from '../../src/logger';
-import { createRedisClient } from '../../src/redis/client';
+import { createRedisClient, type RedisClient } from '../../src/redis/client';
 import { adoptArgs, claimArgs, couponKeys, loadArgs, parseClaimReply, parseStockReply, revokeArgs, stockArgs } from '../../src/redis/scripts';
 
 let server: EmbeddedServer;
-let redis: Redis;
+let redis: RedisClient;
 let n = 0;
 
 beforeAll(async () => {
   server = await startRedisServer();
-  redis = createRedisClient(server.url, { name: 'script-test', logger: createLogger('silent') });
+  redis = createRedisClient({ kind: 'single', url: server.url }, { name: 'script-test', logger: createLogger('silent') });
   await redis.connect();
 });
 

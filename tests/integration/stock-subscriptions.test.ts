@@ -4,6 +4,7 @@ import type { RunningService } from '../../src/service';
 import { CLAIM, createCoupon, gql } from '../support/graphql';
 import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
 import { wsClient, watchStock } from '../support/subscriptions';
+import { stockChannel } from '../../src/redis/scripts';
 
 let stack: Stack;
 let serving: RunningService;
@@ -112,10 +113,10 @@ test('subscribers that leave release the Redis subscription; a reconnecting clie
   const watchers = clients.map((client) => watchStock(client, couponId));
   await Promise.all(watchers.map((w) => w.until((e) => e.remaining === 10)));
   expect(watching.services.stockFeed.subscribedCoupons()).toContain(couponId);
-  expect(await stockChannels()).toContain(`coupon-stock:${couponId}`);
+  expect(await stockChannels()).toContain(stockChannel(couponId));
   await Promise.all(clients.map((client) => client.dispose()));
   await eventually(async () => !watching.services.stockFeed.subscribedCoupons().includes(couponId));
-  await eventually(async () => !(await stockChannels()).includes(`coupon-stock:${couponId}`));
+  await eventually(async () => !(await stockChannels()).includes(stockChannel(couponId)));
   expect((await watching.metrics.subscriptions.get()).values[0]!.value).toBe(0);
 
   await claimAs(serving.url, 'while-away', couponId);

@@ -46,7 +46,7 @@ async function serviceWithLogs(env: Record<string, string> = {}): Promise<{ serv
   });
   const logs: LogLine[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  const service = await startService({ ...config, redisUrl: stack.redis.url, mongoUri: stack.mongo.url, jwtSecret: TEST_SECRET }, logger);
+  const service = await startService({ ...config, redis: { kind: 'single', url: stack.redis.url }, mongoUri: stack.mongo.url, jwtSecret: TEST_SECRET }, logger);
   return { service, logs };
 }
 

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { redisTargetEnv, type RedisTarget } from '../../src/config';
 import { freePort } from '../../src/infra/embedded';
 import { TEST_SECRET } from './stack';
 
@@ -17,7 +18,9 @@ const READY_TIMEOUT_MS = 45_000;
 const OUTPUT_LIMIT = 4 * 1024 * 1024;
 
 export interface ChildServiceOptions {
-  redisUrl: string;
+  /** A single Redis; or pass `redis` for a cluster or a sentinel group. */
+  redisUrl?: string;
+  redis?: RedisTarget;
   mongoUri: string;
   /** Default: a free port chosen here. Pass the old port to restart "the same" service. */
   port?: number;
@@ -52,7 +55,7 @@ function serviceEnv(options: ChildServiceOptions, port: number): NodeJS.ProcessE
     NODE_ENV: 'test',
     PORT: String(port),
     HOST: '127.0.0.1',
-    REDIS_URL: options.redisUrl,
+    ...redisTargetEnv(options.redis ?? { kind: 'single', url: options.redisUrl! }),
     MONGODB_URI: options.mongoUri,
     JWT_SECRET: TEST_SECRET,
     LOG_LEVEL: 'warn',

@@ -37,7 +37,7 @@ export async function startTestService(stack: Pick<Stack, 'redis' | 'mongo'>, en
     ...env,
   });
   return startService(
-    { ...config, redisUrl: stack.redis.url, mongoUri: stack.mongo.url, jwtSecret: TEST_SECRET },
+    { ...config, redis: { kind: 'single', url: stack.redis.url }, mongoUri: stack.mongo.url, jwtSecret: TEST_SECRET },
     createLogger(config.logLevel),
   );
 }

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig, redisTargetEnv, type RedisTarget } from '../../src/config';
 
 const message = (env: Record<string, string>) => {
   try {
@@ -15,13 +15,13 @@ describe('configuration', () => {
   test('an empty environment gives development defaults with embedded dependencies', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ env: 'development', port: 4000, playgroundEnabled: true, introspectionEnabled: true });
-    expect(config.redisUrl).toBeUndefined();
+    expect(config.redis).toBeUndefined();
     expect(config.mongoUri).toBeUndefined();
     expect(config.jwtSecret).toBeUndefined();
   });
 
   test('production refuses to start without each real dependency, naming the variable', () => {
-    expect(message({ NODE_ENV: 'production' })).toBe('configuration error: REDIS_URL must be set when NODE_ENV=production');
+    expect(message({ NODE_ENV: 'production' })).toBe('configuration error: REDIS_URL (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS) must be set when NODE_ENV=production');
     expect(message({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379' })).toMatch(/^configuration error: MONGODB_URI/);
     expect(message({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db' })).toMatch(/^configuration error: JWT_SECRET/);
   });
@@ -85,6 +85,65 @@ describe('configuration', () => {
   });
 
   test('empty strings count as unset', () => {
-    expect(loadConfig({ REDIS_URL: '', PORT: '' })).toMatchObject({ redisUrl: undefined, port: 4000 });
+    expect(loadConfig({ REDIS_URL: '', PORT: '' })).toMatchObject({ redis: undefined, port: 4000 });
+  });
+
+  describe('the Redis target', () => {
+    const production = { NODE_ENV: 'production', MONGODB_URI: 'mongodb://m/db', JWT_SECRET: 's'.repeat(32) };
+
+    test('REDIS_URL is one Redis, REDIS_CLUSTER_NODES a cluster\'s seeds, REDIS_SENTINELS with REDIS_SENTINEL_MASTER a sentinel group', () => {
+      expect(loadConfig({ REDIS_URL: 'rediss://user:pw@r.example:6380/0' }).redis).toEqual({ kind: 'single', url: 'rediss://user:pw@r.example:6380/0' });
+      expect(loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-2.internal:7001,[::1]:7002 ' }).redis).toEqual({
+        kind: 'cluster',
+        nodes: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: 'redis-2.internal', port: 7001 },
+          { host: '::1', port: 7002 },
+        ],
+      });
+      expect(loadConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_MASTER: 'coupons' }).redis).toEqual({
+        kind: 'sentinel',
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26379 },
+        ],
+        name: 'coupons',
+      });
+    });
+
+    test('each of the three is enough in production', () => {
+      expect(loadConfig({ ...production, REDIS_URL: 'redis://r:6379' }).redis?.kind).toBe('single');
+      expect(loadConfig({ ...production, REDIS_CLUSTER_NODES: 'r1:7000' }).redis?.kind).toBe('cluster');
+      expect(loadConfig({ ...production, REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm' }).redis?.kind).toBe('sentinel');
+    });
+
+    test.each([
+      [{ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r1:7000' }, 'REDIS_CLUSTER_NODES cannot be set together with REDIS_URL: set only one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS'],
+      [{ REDIS_URL: 'redis://r:6379', REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS cannot be set together with REDIS_URL'],
+      [{ REDIS_CLUSTER_NODES: 'r1:7000', REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS cannot be set together with REDIS_CLUSTER_NODES'],
+      [{ ...production, REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r1:7000' }, 'REDIS_CLUSTER_NODES cannot be set together with REDIS_URL'],
+      [{ REDIS_SENTINELS: 's1:26379' }, 'REDIS_SENTINEL_MASTER must name the master the sentinels watch when REDIS_SENTINELS is set'],
+      [{ REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINEL_MASTER is set without REDIS_SENTINELS'],
+      [{ REDIS_URL: 'redis://r:6379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINEL_MASTER is set without REDIS_SENTINELS'],
+      [{ REDIS_CLUSTER_NODES: 'r1' }, 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port'],
+      [{ REDIS_CLUSTER_NODES: 'redis://r1:7000' }, 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port'],
+      [{ REDIS_CLUSTER_NODES: 'r1:70000' }, 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port'],
+      [{ REDIS_CLUSTER_NODES: ' , ' }, 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port'],
+      [{ REDIS_SENTINELS: 's1:26379,s2', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS must be a comma-separated list of host:port'],
+      [{ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: 'my master' }, 'REDIS_SENTINEL_MASTER must be a master name without spaces'],
+    ])('%j is refused with one line naming the variable', (env, expected) => {
+      const text = message(env);
+      expect(text).toContain(`configuration error: ${expected}`);
+      expect(text).not.toContain('\n');
+    });
+
+    test.each<RedisTarget>([
+      { kind: 'single', url: 'redis://127.0.0.1:6379' },
+      { kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 7000 }, { host: '::1', port: 7001 }] },
+      { kind: 'sentinel', sentinels: [{ host: 's1', port: 26379 }], name: 'coupons' },
+    ])('a worker reads the target the primary resolved, whatever the primary inherited: %j', (target) => {
+      const inherited = { REDIS_CLUSTER_NODES: 'other:7000', REDIS_URL: 'redis://other:6379' };
+      expect(loadConfig({ ...inherited, ...redisTargetEnv(target) }).redis).toEqual(target);
+    });
   });
 });

@@ -8,7 +8,8 @@ import pino from 'pino';
 import type { CouponCatalog } from '../../src/services/coupon-catalog';
 import type { CouponDefinition, StockSnapshot } from '../../src/services/coupon-model';
 import type { CouponReader } from '../../src/services/coupon-reader';
-import { DELIVERY_SLICE, STOCK_CHANNEL_PREFIX, StockFeed } from '../../src/services/stock-feed';
+import { stockChannel } from '../../src/redis/scripts';
+import { DELIVERY_SLICE, StockFeed } from '../../src/services/stock-feed';
 
 const COUPON_ID = '650000000000000000000001';
 const SUBSCRIBERS = 5 * DELIVERY_SLICE;
@@ -20,7 +21,7 @@ class FakeSubscriber extends EventEmitter {
   subscribe = async () => 1;
   unsubscribe = async () => 0;
   publishToFeed(version: number) {
-    this.emit('message', STOCK_CHANNEL_PREFIX + COUPON_ID, JSON.stringify(snapshotAt(version)));
+    this.emit('message', stockChannel(COUPON_ID), JSON.stringify(snapshotAt(version)));
   }
 }
 

@@ -33,7 +33,7 @@ let redis: Redis;
 
 beforeAll(async () => {
   ({ stack, service, mongo } = await startFaultEnvironment({ RECONCILE_INTERVAL_MS: '600000' }));
-  redis = createRedisClient(stack.redis.url, { name: 'partial-state-test', logger: createLogger('silent') });
+  redis = createRedisClient({ kind: 'single', url: stack.redis.url }, { name: 'partial-state-test', logger: createLogger('silent') }) as Redis;
   await redis.connect();
 });
 
