@@ -53,7 +53,7 @@ function timed<A extends unknown[], R>(stage: Stage, fn: (...args: A) => R): (..
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const service = await startService({ ...config, redisUrl: config.redisUrl!, mongoUri: config.mongoUri!, jwtSecret: config.jwtSecret! }, logger);
+  const service = await startService({ ...config, redis: config.redis!, mongoUri: config.mongoUri!, jwtSecret: config.jwtSecret! }, logger);
 
   const started = new WeakMap<IncomingMessage, number>();
   diagnostics.subscribe('http.server.request.start', (message) => started.set((message as { request: IncomingMessage }).request, performance.now()));
