@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Services } from '../context';
+import { watchHealth } from '../http/health';
 import { createMetrics, type Metrics } from '../metrics';
 import { Authenticator } from '../services/auth';
 import { ClaimService, type ClaimServiceOptions } from '../services/claim-service';
@@ -90,6 +91,10 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     intervalMs: settings.reconcileIntervalMs,
     pendingGraceMs: Math.max(settings.requestTimeoutMs * 2, 3000),
     onRepair: (kind, count) => metrics.repairs.inc({ kind }, count),
+    onPass: ({ ok, oldestPendingMs }) => {
+      metrics.reconcilePasses.inc({ result: ok ? 'ok' : 'failed' });
+      metrics.oldestPendingSeconds.set(oldestPendingMs / 1000);
+    },
   });
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
@@ -99,6 +104,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     stockFeed,
   };
 
+  let stopHealthWatch: (() => Promise<void>) | undefined;
   return {
     services,
     metrics,
@@ -107,12 +113,17 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     reconciler,
     dbClaims,
     startBackground: () => {
+      // Dependency health as gauges, for alerts that do not wait for a failing claim.
+      stopHealthWatch = watchHealth(connections.redis, connections.mongo, (health) => {
+        metrics.dependencyUp.set({ dependency: 'redis' }, health.redis === 'up' ? 1 : 0);
+        metrics.dependencyUp.set({ dependency: 'mongodb' }, health.mongodb === 'up' ? 1 : 0);
+      });
       if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), stopHealthWatch?.()]);
       await dbClaims?.stop();
     },
   };
