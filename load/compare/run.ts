@@ -11,7 +11,7 @@
  * on a shared 2-core machine (it reached ~100 arrivals/s there); Artillery stays for the single
  * scenarios. The chart needs Vega, in load/'s own package: `npm run load:install` once.
  *
- * Usage: npm run load:compare -- [--users 2000] [--seconds 2] [--stock 300] [--strategies redis,db-lock,db-atomic]
+ * Usage: npm run load:compare -- [--users 2000] [--seconds 2] [--stock 300] [--strategies redis,db-lock,db-atomic] [--connections 250]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,8 +29,6 @@ const REPORTS_DIR = path.join(LOAD_DIR, 'reports');
 const STRATEGIES = ['redis', 'db-lock', 'db-atomic'] as const;
 /** Users who press again, half a second after their first answer. */
 const RETRY_PERCENT = 25;
-/** Pooled keep-alive connections, as a load balancer in front of the service holds them. */
-const CONNECTIONS = 100;
 /** The client gives up after this long: well past the contract's 3 s, so late answers are measured. */
 const CLIENT_TIMEOUT_MS = 10_000;
 /** Claims on another coupon before the drop, so that the drop meets a warm service with its connections open. */
@@ -42,8 +40,11 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '2' },
     stock: { type: 'string', default: '300' },
     strategies: { type: 'string', default: STRATEGIES.join(',') },
+    // Pooled keep-alive connections, as a load balancer in front of the service holds them.
+    connections: { type: 'string', default: '250' },
   },
 });
+const CONNECTIONS = Number(args.connections);
 const spike = { users: Number(args.users), seconds: Number(args.seconds), arrivalRate: Math.round(Number(args.users) / Number(args.seconds)) };
 const stock = Number(args.stock);
 const strategies = args.strategies.split(',').map((name) => {
