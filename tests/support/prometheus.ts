@@ -86,27 +86,49 @@ export function metricNamesIn(expr: string): string[] {
     .replace(/"(?:[^"\\]|\\.)*"/g, ' ')
     .replace(/\{[^}]*\}/g, ' ')
     .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    // Numbers, 1e-9 included.
+    .replace(/(?<![a-zA-Z0-9_:])\d[\d.]*(?:e[+-]?\d+)?/g, ' ');
   const names = new Set<string>();
   for (const match of stripped.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
     const word = match[0];
     const after = stripped.slice(match.index! + word.length);
     if (/^\s*\(/.test(after) || PROMQL_WORDS.has(word)) continue;
-    if (/^\d/.test(word)) continue;
-    // Exponents of numbers such as 1e3 are caught by the regex's [a-zA-Z] start only when alone.
-    if (/^e\d+$/.test(word)) continue;
     names.add(word);
   }
   return [...names];
 }
 
-/** Metric family names a /metrics text exposes, with each histogram's and summary's series names. */
+/** Metric names a /metrics text exposes: every family (also one with no sample yet) with its histogram or summary series. */
 export function exposedNames(metricsText: string): Set<string> {
   const names = new Set<string>();
   for (const line of metricsText.split('\n')) {
+    const type = line.match(/^# TYPE (\S+) (\S+)/);
+    if (type) {
+      names.add(type[1]!);
+      if (type[2] === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(type[1]! + suffix);
+      if (type[2] === 'summary') for (const suffix of ['_sum', '_count']) names.add(type[1]! + suffix);
+      continue;
+    }
     if (!line || line.startsWith('#')) continue;
     const name = line.match(/^[a-zA-Z_:][a-zA-Z0-9_:]*/)?.[0];
     if (name) names.add(name);
   }
   return names;
+}
+
+export interface DashboardTarget {
+  panel: string;
+  expr: string;
+}
+
+/** Every query of the Grafana dashboard, with its panel's title. */
+export function dashboardTargets(file = DASHBOARD_FILE): DashboardTarget[] {
+  const dashboard = JSON.parse(fs.readFileSync(file, 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+  return dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr })));
+}
+
+/** The rules with every `for:` shortened, for a test that cannot wait minutes (a copy; the file is unchanged). */
+export function rulesWithShortFor(seconds: number, file = RULES_FILE): string {
+  return fs.readFileSync(file, 'utf8').replace(/^(\s*)for:\s*\S+\s*$/gm, `$1for: ${seconds}s`);
 }
