@@ -106,8 +106,9 @@ const envSchema = z.object({
   MAX_QUEUED_REQUESTS: nonNegativeInt.default(256),
   // Event-loop lag (ms) from which a share of new GraphQL requests is refused; 0 = off.
   MAX_EVENT_LOOP_LAG_MS: nonNegativeInt.default(200),
-  // 'db-lock' serves claims from MongoDB alone, as before the Redis gate: for load comparison only.
-  CLAIM_STRATEGY: z.enum(['redis', 'db-lock']).default('redis'),
+  // Claims decided in MongoDB alone, for load comparison only: 'db-lock' as before the Redis gate
+  // (a lock on the coupon held across the claim's round trips), 'db-atomic' with one conditional $inc.
+  CLAIM_STRATEGY: z.enum(['redis', 'db-lock', 'db-atomic']).default('redis'),
   // Distinct GraphQL documents kept compiled (graphql-jit) after Apollo accepted them; 0 = off.
   COMPILED_OPERATIONS_MAX: nonNegativeInt.max(100_000).default(500),
   // Service processes sharing the port; 'auto' is one per core this process may use.
@@ -161,8 +162,8 @@ export interface Config {
   maxQueuedRequests: number;
   /** Event-loop lag from which new GraphQL requests are refused (a share, rising with the lag); 0 turns it off. */
   maxEventLoopLagMs: number;
-  /** Where a claim is decided: the Redis gate, or (load comparison only, never in service) a MongoDB lock. */
-  claimStrategy: 'redis' | 'db-lock';
+  /** Where a claim is decided: the Redis gate, or (load comparison only, never in service) MongoDB with a lock or one atomic update. */
+  claimStrategy: 'redis' | 'db-lock' | 'db-atomic';
   /** Distinct documents answered by their compiled form once Apollo accepted them; 0 sends everything through Apollo. */
   compiledOperationsMax: number;
   /** Service processes sharing the port (node:cluster); 1 runs the service in this process. */
@@ -198,8 +199,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         throw new ConfigError(`configuration error: ${variable} must be set when NODE_ENV=production`);
       }
     }
-    if (e.CLAIM_STRATEGY === 'db-lock') {
-      throw new ConfigError('configuration error: CLAIM_STRATEGY=db-lock is for load comparison only and not allowed when NODE_ENV=production');
+    if (e.CLAIM_STRATEGY !== 'redis') {
+      throw new ConfigError(`configuration error: CLAIM_STRATEGY=${e.CLAIM_STRATEGY} is for load comparison only and not allowed when NODE_ENV=production`);
     }
   }
   if (e.MONGODB_URI && !mongoDatabaseName(e.MONGODB_URI)) {

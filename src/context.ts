@@ -13,7 +13,7 @@ import type { StockFeed } from './services/stock-feed';
 
 /**
  * What claimCoupon needs, whichever strategy decides it: ClaimService (the Redis gate) or
- * DbLockClaims (MongoDB alone, CLAIM_STRATEGY=db-lock, for load comparison only).
+ * DbLockClaims / DbAtomicClaims (MongoDB alone, CLAIM_STRATEGY=db-lock or db-atomic, for load comparison only).
  */
 export interface ClaimPort {
   claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome>;

@@ -1,86 +1,78 @@
 /**
- * One strategy's run reduced to the figures the comparison reports, from Artillery's JSON report
+ * One strategy's run reduced to the figures the comparison reports, from every claim's record
  * (client side) and the MongoDB audit (what was really issued).
  */
 import type { IssuanceAudit } from '../support/mongo-audit';
+import { countBy, latencyOf, percentiles, type ClaimRecord, type Percentiles } from '../support/open-model';
+import { perSecond, type SecondRow } from './timeline';
+
+export type { Percentiles };
+
+/** The contract's answer time. */
+export const BUDGET_MS = 3000;
 
 export interface RunSummary {
   strategy: string;
   stock: number;
-  /** Distinct users who arrived, over how many seconds (the generator's real pace). */
+  /** Distinct users who arrived, over how many seconds. */
   users: number;
   arrivalSeconds: number;
   requests: number;
   responses: number;
   /** Answers per second between the first arrival and the last answer. */
   throughput: number;
+  /** Of answered claims, from the user's press. */
   latencyMs: Percentiles;
   /** Latency by outcome (ISSUED waits for MongoDB, SOLD_OUT does not). */
   latencyByOutcomeMs: Record<string, Percentiles>;
   /** Claim outcomes and coded errors as the clients saw them, e.g. { ISSUED: 300, 'error.SERVICE_UNAVAILABLE': 2 }. */
   outcomes: Record<string, number>;
-  /** Transport failures (Artillery's errors.*: timeouts, resets, refused). */
+  /** Transport failures and claims unanswered within the client timeout. */
   transportErrors: Record<string, number>;
+  /** Claims with no answer within the client timeout (10 s). */
   timeouts: number;
+  /** Claims answered, but after the contract's 3 s. */
   answeredAfter3s: number;
   non200: number;
   audit: IssuanceAudit;
   /** What the API reports for the coupon after the run. */
   couponAfter: { remaining: number; issuedCount: number; status: string };
-}
-
-export interface Percentiles {
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-}
-
-interface ArtilleryAggregate {
-  counters: Record<string, number>;
-  summaries: Record<string, Percentiles & { min: number }>;
+  /** Second by second since the spike's first claim: sent, answered, latency of those sent. */
+  series: SecondRow[];
 }
 
 export function summarize(
   strategy: string,
   stock: number,
-  report: { aggregate: ArtilleryAggregate },
+  records: ClaimRecord[],
   audit: IssuanceAudit,
   couponAfter: RunSummary['couponAfter'],
 ): RunSummary {
-  const { counters, summaries } = report.aggregate;
-  const pick = (prefix: string) =>
-    Object.fromEntries(Object.entries(counters).filter(([name]) => name.startsWith(prefix)).map(([name, count]) => [name.slice(prefix.length), count]));
-  const responses = counters['http.responses'] ?? 0;
-  const percentiles = (name: string): Percentiles => {
-    const s = summaries[name];
-    return s ? { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max } : { p50: NaN, p95: NaN, p99: NaN, max: NaN };
-  };
-  const transportErrors = pick('errors.');
-  // Processor timelines (ms since a common zero): exact min and max, unlike Artillery's periods.
-  const arrivals = summaries['timeline.arrival_ms'];
-  const answers = summaries['timeline.answer_ms'];
-  const latencyPrefix = 'claim.latency_ms.';
+  const firsts = records.filter((r) => !r.again);
+  const answered = records.filter((r) => r.answered !== null && !r.outcome.startsWith('transport.'));
+  const first = Math.min(...firsts.map((r) => r.sent));
+  const lastArrival = Math.max(...firsts.map((r) => r.sent));
+  const lastAnswer = Math.max(...answered.map((r) => r.answered!));
+  const latencies = (of: ClaimRecord[]) => of.map(latencyOf).filter((ms): ms is number => ms !== null);
+  const outcomes = countBy(answered, (r) => r.outcome);
+  const unanswered = records.filter((r) => !answered.includes(r));
   return {
     strategy,
     stock,
-    users: counters['vusers.created'] ?? 0,
-    arrivalSeconds: arrivals ? (arrivals.max - arrivals.min) / 1000 : NaN,
-    requests: counters['http.requests'] ?? 0,
-    responses,
-    throughput: arrivals && answers ? responses / Math.max((answers.max - arrivals.min) / 1000, 0.001) : NaN,
-    latencyMs: percentiles('claim.latency_ms'),
-    latencyByOutcomeMs: Object.fromEntries(
-      Object.keys(summaries)
-        .filter((name) => name.startsWith(latencyPrefix))
-        .map((name) => [name.slice(latencyPrefix.length), percentiles(name)]),
-    ),
-    outcomes: Object.fromEntries(Object.entries(pick('claim.')).filter(([name]) => name !== 'answered_after_3s')),
-    transportErrors,
-    timeouts: Object.entries(transportErrors).filter(([name]) => /TIMEDOUT|timeout/i.test(name)).reduce((sum, [, n]) => sum + n, 0),
-    answeredAfter3s: counters['claim.answered_after_3s'] ?? 0,
-    non200: Object.entries(pick('http.codes.')).filter(([code]) => code !== '200').reduce((sum, [, n]) => sum + n, 0),
+    users: firsts.length,
+    arrivalSeconds: (lastArrival - first) / 1000,
+    requests: records.length,
+    responses: answered.length,
+    throughput: answered.length / Math.max((lastAnswer - first) / 1000, 0.001),
+    latencyMs: percentiles(latencies(answered)),
+    latencyByOutcomeMs: Object.fromEntries(Object.keys(outcomes).map((outcome) => [outcome, percentiles(latencies(answered.filter((r) => r.outcome === outcome)))])),
+    outcomes,
+    transportErrors: countBy(unanswered, (r) => r.outcome),
+    timeouts: records.filter((r) => r.outcome === 'timeout').length,
+    answeredAfter3s: answered.filter((r) => latencyOf(r)! > BUDGET_MS).length,
+    non200: answered.filter((r) => r.httpStatus !== 200).length,
     audit,
     couponAfter,
+    series: perSecond(records, BUDGET_MS),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run scenario -- <spike|steady|drop-with-watchers> [--stock N]` (in load/): one Artillery
- * scenario against a fresh service (Redis strategy unless --strategy db-lock) on fresh embedded
+ * scenario against a fresh service (Redis strategy unless --strategy db-lock or db-atomic) on fresh embedded
  * servers, with a new coupon; then Artillery's summary and what MongoDB holds for the coupon.
  */
 import fs from 'node:fs';
@@ -19,7 +19,7 @@ const stock = Number(args.stock);
 
 async function main(): Promise<void> {
   if (!scenario || !fs.existsSync(path.join(LOAD_DIR, 'scenarios', `${scenario}.yml`))) {
-    throw new Error(`usage: npm run scenario -- <${fs.readdirSync(path.join(LOAD_DIR, 'scenarios')).filter((f) => f.endsWith('.yml')).map((f) => f.slice(0, -4)).join('|')}> [--stock N] [--strategy redis|db-lock]`);
+    throw new Error(`usage: npm run scenario -- <${fs.readdirSync(path.join(LOAD_DIR, 'scenarios')).filter((f) => f.endsWith('.yml')).map((f) => f.slice(0, -4)).join('|')}> [--stock N] [--strategy redis|db-lock|db-atomic]`);
   }
   const results = path.join(LOAD_DIR, 'results');
   fs.mkdirSync(results, { recursive: true });

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Services } from '../context';
+import { watchHealth } from '../http/health';
 import { createMetrics, type Metrics } from '../metrics';
 import { stockPublisher, stockSubscriber } from '../redis/pubsub';
 import { Authenticator } from '../services/auth';
@@ -11,7 +12,8 @@ import { ClaimService, type ClaimServiceOptions } from '../services/claim-servic
 import { CouponCatalog } from '../services/coupon-catalog';
 import { CouponGate } from '../services/coupon-gate';
 import { CouponReader } from '../services/coupon-reader';
-import { DbLockClaims, DbLockStock } from '../services/db-lock-claims';
+import { DbAtomicClaims, DbCounterStock, type DbCounterClaims } from '../services/db-atomic-claims';
+import { DbLockClaims } from '../services/db-lock-claims';
 import { IssuanceWriter } from '../services/issuance-writer';
 import { ClaimRateLimiter } from '../services/rate-limiter';
 import { Reconciler } from '../services/reconciler';
@@ -29,9 +31,9 @@ export interface ServiceGraph {
   stockFeed: StockFeed;
   writer: IssuanceWriter;
   reconciler: Reconciler;
-  /** Set only with CLAIM_STRATEGY=db-lock (load comparison). */
-  dbLockClaims?: DbLockClaims;
-  /** Starts the strategy's background repairs: Redis reconciliation, or the db-lock counter's. */
+  /** Set only with CLAIM_STRATEGY=db-lock or db-atomic (load comparison). */
+  dbClaims?: DbCounterClaims;
+  /** Starts the strategy's background repairs: Redis reconciliation, or the db counter's. */
   startBackground(): void;
   /** Stops them at their next safe point. */
   stopBackground(): Promise<void>;
@@ -60,9 +62,9 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       if (failed) metrics.dependencyErrors.inc({ dependency: 'mongodb' });
     },
   });
-  // CLAIM_STRATEGY=db-lock (load comparison only): claims and stock from a MongoDB counter, not Redis.
-  const dbLockStock = settings.claimStrategy === 'db-lock' ? new DbLockStock(models) : undefined;
-  const reader = new CouponReader(catalog, dbLockStock ?? gate, models);
+  // CLAIM_STRATEGY=db-lock or db-atomic (load comparison only): claims and stock from a MongoDB counter, not Redis.
+  const dbStock = settings.claimStrategy === 'redis' ? undefined : new DbCounterStock(models);
+  const reader = new CouponReader(catalog, dbStock ?? gate, models);
   const stockFeed = new StockFeed(stockPublisher(publisher), stockSubscriber(subscriber), catalog, reader, logger, {
     intervalMs: STOCK_UPDATE_INTERVAL_MS,
     onSubscribersChanged: (open) => metrics.subscriptions.set(open),
@@ -84,35 +86,46 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   };
   const soldOut = new SoldOutMemory(models, gate, logger);
   const claims = new ClaimService(catalog, gate, writer, logger, claimOptions, soldOut);
-  const dbLockClaims = dbLockStock && new DbLockClaims(catalog, models, dbLockStock, logger, claimOptions);
+  const DbClaims = settings.claimStrategy === 'db-lock' ? DbLockClaims : DbAtomicClaims;
+  const dbClaims = dbStock && new DbClaims(catalog, models, dbStock, logger, claimOptions);
   const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
     intervalMs: settings.reconcileIntervalMs,
     pendingGraceMs: Math.max(settings.requestTimeoutMs * 2, 3000),
     onRepair: (kind, count) => metrics.repairs.inc({ kind }, count),
+    onPass: ({ ok, oldestPendingMs }) => {
+      metrics.reconcilePasses.inc({ result: ok ? 'ok' : 'failed' });
+      metrics.oldestPendingSeconds.set(oldestPendingMs / 1000);
+    },
   });
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,
-    claims: dbLockClaims ?? claims,
+    claims: dbClaims ?? claims,
     reader,
     stockFeed,
   };
 
+  let stopHealthWatch: (() => Promise<void>) | undefined;
   return {
     services,
     metrics,
     stockFeed,
     writer,
     reconciler,
-    dbLockClaims,
+    dbClaims,
     startBackground: () => {
-      if (dbLockClaims) return dbLockClaims.start(settings.reconcileIntervalMs);
+      // Dependency health as gauges, for alerts that do not wait for a failing claim.
+      stopHealthWatch = watchHealth(connections.redis, connections.mongo, (health) => {
+        metrics.dependencyUp.set({ dependency: 'redis' }, health.redis === 'up' ? 1 : 0);
+        metrics.dependencyUp.set({ dependency: 'mongodb' }, health.mongodb === 'up' ? 1 : 0);
+      });
+      if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop()]);
-      await dbLockClaims?.stop();
+      await Promise.all([reconciler.stop(), soldOut.stop(), stopHealthWatch?.()]);
+      await dbClaims?.stop();
     },
   };
 }

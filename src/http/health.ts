@@ -29,3 +29,30 @@ export async function checkHealth(redis: RedisClient, mongo: Connection): Promis
   ]);
   return { ok: redisState === 'up' && mongoState === 'up', redis: redisState, mongodb: mongoState };
 }
+
+/**
+ * Probes both dependencies every `intervalMs` (one probe at a time) and reports each result, so
+ * that their health is exported as metrics without waiting for someone to ask GET /healthz.
+ * Returns the function that stops it.
+ */
+export function watchHealth(redis: RedisClient, mongo: Connection, onResult: (health: Health) => void, intervalMs = 1000): () => Promise<void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  const probe = () => {
+    running = checkHealth(redis, mongo)
+      .then((health) => {
+        if (!stopped) onResult(health);
+      })
+      .finally(() => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(probe, intervalMs).unref();
+      });
+  };
+  probe();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  };
+}

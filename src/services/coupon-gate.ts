@@ -150,6 +150,12 @@ export class CouponGate {
     return found;
   }
 
+  /** When the oldest reservation still awaiting its MongoDB write was made (epoch ms), if any. */
+  async oldestPendingAt(couponId: string): Promise<number | undefined> {
+    const [, score] = await this.redis.zrange(couponKeys(couponId).pending, '0', '0', 'WITHSCORES');
+    return score === undefined ? undefined : Number(score);
+  }
+
   /** Forgets the coupon's Redis state so the next access rebuilds it from MongoDB. */
   async forget(couponId: string): Promise<void> {
     const keys = couponKeys(couponId);

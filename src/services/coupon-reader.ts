@@ -12,7 +12,7 @@ const MY_ISSUANCES_LIMIT = 1000;
 export class CouponReader {
   constructor(
     private readonly catalog: CouponCatalog,
-    /** The Redis gate, or DbLockClaims when claims are decided in MongoDB. */
+    /** The Redis gate, or the db strategies' counter when claims are decided in MongoDB. */
     private readonly gate: Pick<CouponGate, 'stock'>,
     private readonly models: Models,
     private readonly clock: () => Date = () => new Date(),

@@ -1,204 +1,179 @@
 /**
- * The claim served by MongoDB alone, the way the system worked before the Redis gate: every
- * claim takes the coupon document's counter with a conditional `$inc` (all claimants of a coupon
- * queue on that one document), then inserts its issuance. Selected by CLAIM_STRATEGY=db-lock
- * for load comparison only (load/), never the default.
+ * CLAIM_STRATEGY=db-lock, for load comparison only: the incident's "before", claims decided the
+ * way the old system decided them, with a pessimistic lock on the coupon held across the claim's
+ * round trips: lock the coupon document, check the user, insert the issuance, update the count,
+ * commit, unlock. Every claimant of a coupon, winner or not, waits for that one lock in turn.
  *
- * The counter lives on the coupon document (`issuedCount`, with `stockVersion` ordering stock
- * readings) and only this strategy touches it; the Redis strategy never reads or writes it.
- * The unique indexes on issuances still decide: one per user, and at most one per sequence in
- * 1..totalQuantity, so no outcome here can oversell whatever the counter says.
+ * The lock. On MongoDB a write inside a transaction holds the document until commit, and a
+ * second transaction writing it waits for it: a row lock. The embedded MongoDB-compatible server
+ * runs transactions but does not isolate them (four concurrent transactions bumping a field on
+ * one document all committed, each having read the same value), so the lock is emulated with
+ * the standard lease pattern instead: a conditional `findOneAndUpdate` that sets `lockHolder`
+ * and `lockedUntil` on the coupon document only when no unexpired lease is there (atomic on
+ * that server too), released by the holder with a conditional update. Waiters on one instance
+ * queue first come, first served in memory, as a database's lock manager queues them, so only
+ * the head asks MongoDB (retrying every few ms while another instance holds the lease). A waiter
+ * gives up when the claim's deadline passes (a lock timeout): it leaves the queue and the claim
+ * answers SERVICE_UNAVAILABLE. The lease (5 s) frees the lock of a holder that died.
+ * The issuance insert and the count update are committed together in a transaction.
  */
-import { Types, type mongo } from 'mongoose';
-import type { Logger } from 'pino';
-import { notFound, serviceUnavailable } from '../errors';
-import type { ClaimPort } from '../context';
-import type { Models } from '../mongo/models';
-import type { StockReply } from '../redis/scripts';
-import { guardedClaim, type ClaimOutcome, type ClaimServiceOptions } from './claim-service';
-import type { CouponCatalog } from './coupon-catalog';
+import { randomUUID } from 'node:crypto';
+import { Types, type ClientSession } from 'mongoose';
+import { DeadlineExceededError, notFound } from '../errors';
+import type { ClaimOutcome } from './claim-service';
 import type { CouponDefinition, IssuanceRecord } from './coupon-model';
-import { isDuplicateKey, toIssuanceRecord } from './issuance-writer';
-import { PeriodicTask } from './periodic-task';
+import { DbCounterClaims, violatedIndex } from './db-atomic-claims';
 
-/** Sequence collisions only follow a give-back or a repair; a few attempts always clear them. */
-const MAX_INSERT_ATTEMPTS = 5;
+/** A holder that died frees the lock after this long. */
+const LEASE_MS = 5000;
+/** How often the head of the queue asks again while another instance holds the lease. */
+const LEASE_RETRY_MS = 5;
 
-interface CounterFields {
-  issuedCount?: number;
-  stockVersion?: number;
-}
+export class DbLockClaims extends DbCounterClaims {
+  private readonly queues = new Map<string, LockQueue>();
+  private readonly holderPrefix = randomUUID();
+  private holds = 0;
 
-/** Which unique index an insert hit: real MongoDB names it in keyPattern, the embedded server only in the message. */
-function violatedIndex(error: unknown): 'one_per_user' | 'one_per_sequence' | undefined {
-  if (!isDuplicateKey(error)) return undefined;
-  const e = error as { keyPattern?: Record<string, unknown>; message?: string };
-  if (e.keyPattern?.userId || /one_per_user/.test(e.message ?? '')) return 'one_per_user';
-  if (e.keyPattern?.sequence || /one_per_sequence/.test(e.message ?? '')) return 'one_per_sequence';
-  return undefined;
-}
-
-/** The coupon counter the db-lock strategy keeps, read as stock (shaped like the Redis gate's reading). */
-export class DbLockStock {
-  constructor(private readonly models: Models) {}
-
-  async stock(coupon: CouponDefinition): Promise<StockReply> {
-    const doc = await this.counters().findOne({ _id: new Types.ObjectId(coupon.id) }, { projection: { issuedCount: 1, stockVersion: 1 } });
-    // One epoch, ever: stockVersion alone orders readings, since every change increments it.
-    return { loaded: true, total: coupon.totalQuantity, remaining: remainingOf(coupon, doc), epoch: 1, version: doc?.stockVersion ?? 0 };
-  }
-
-  /**
-   * The coupons collection below Mongoose: the counter fields belong to this strategy alone and
-   * are not part of the coupon schema, which Mongoose would otherwise strip from updates.
-   */
-  counters(): mongo.Collection<CounterFields & { _id: Types.ObjectId }> {
-    return this.models.Coupon.collection as unknown as mongo.Collection<CounterFields & { _id: Types.ObjectId }>;
-  }
-}
-
-const remainingOf = (coupon: CouponDefinition, doc: CounterFields | null): number => Math.max(0, coupon.totalQuantity - (doc?.issuedCount ?? 0));
-
-export class DbLockClaims implements ClaimPort {
-  /** Coupons whose counter disagreed with MongoDB's issuances at the last pass, by stockVersion then. */
-  private readonly suspects = new Map<string, number>();
-  private readonly task: PeriodicTask;
-
-  constructor(
-    private readonly catalog: CouponCatalog,
-    private readonly models: Models,
-    private readonly counter: DbLockStock,
-    private readonly logger: Logger,
-    private readonly options: ClaimServiceOptions,
-    private readonly clock: () => Date = () => new Date(),
-  ) {
-    this.task = new PeriodicTask((signal) => this.repairOnce(signal), logger, 'db-lock counter repair failed; will retry');
-  }
-
-  claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome> {
-    return guardedClaim(this.options, { couponId, userId, clientIp }, () => this.decide(couponId, userId));
-  }
-
-  /** Runs `repairOnce` now and then every `intervalMs` until `stop`. */
-  start(intervalMs: number): void {
-    this.task.start(intervalMs);
-  }
-
-  stop(): Promise<void> {
-    return this.task.stop();
-  }
-
-  /**
-   * Sets a counter back to the number of issuances MongoDB holds once it has disagreed for a
-   * whole pass with no claim in between (a claim died between its `$inc` and its insert, or the
-   * coupon was claimed under the Redis strategy). The write is conditional on `stockVersion`, so
-   * a claim landing meanwhile wins and the repair waits for the next quiet pass.
-   */
-  async repairOnce(signal?: AbortSignal): Promise<void> {
-    for (const coupon of await this.catalog.listRecentlyOpen()) {
-      if (signal?.aborted) return;
-      const _id = new Types.ObjectId(coupon.id);
-      const [doc, held] = await Promise.all([
-        this.counters().findOne({ _id }, { projection: { issuedCount: 1, stockVersion: 1 } }),
-        this.models.Issuance.countDocuments({ couponId: _id }),
-      ]);
-      const version = doc?.stockVersion ?? 0;
-      if ((doc?.issuedCount ?? 0) === held) {
-        this.suspects.delete(coupon.id);
-        continue;
+  protected async decide(couponId: string, userId: string): Promise<ClaimOutcome> {
+    const coupon = await this.catalog.find(couponId);
+    if (!coupon) throw notFound('coupon');
+    const deadline = performance.now() + this.options.deadlineMs;
+    const queue = this.queueOf(coupon.id);
+    const leave = await queue.enter(this.options.deadlineMs);
+    try {
+      const holder = `${this.holderPrefix}:${++this.holds}`;
+      const locked = await this.acquireLease(coupon, holder, deadline);
+      try {
+        return await this.underLock(coupon, userId, locked.issuedCount ?? 0);
+      } finally {
+        await this.releaseLease(coupon, holder);
       }
-      if (this.suspects.get(coupon.id) !== version) {
-        this.suspects.set(coupon.id, version);
-        continue;
-      }
-      const versionFilter = version === 0 ? { stockVersion: { $exists: false } } : { stockVersion: version };
-      const fixed = await this.counters().updateOne({ _id, ...versionFilter }, { $set: { issuedCount: held }, $inc: { stockVersion: 1 } });
-      this.suspects.delete(coupon.id);
-      if (fixed.modifiedCount === 1) {
-        this.logger.warn({ couponId: coupon.id, counted: doc?.issuedCount ?? 0, held }, 'db-lock counter set back to the issuances mongodb holds');
-        this.options.onStockChanged(coupon.id);
-      }
+    } finally {
+      leave();
     }
   }
 
-  private async decide(couponId: string, userId: string): Promise<ClaimOutcome> {
-    const coupon = await this.catalog.find(couponId);
-    if (!coupon) throw notFound('coupon');
-    const _id = new Types.ObjectId(coupon.id);
+  /** Everything the old system did while it held the coupon's lock, one round trip after another. */
+  private async underLock(coupon: CouponDefinition, userId: string, issued: number): Promise<ClaimOutcome> {
+    const remaining = Math.max(0, coupon.totalQuantity - issued);
     // Same precedence as the Redis claim script: a holder hears ALREADY_ISSUED even after the end.
     const held = await this.heldBy(coupon, userId);
-    if (held) return { status: 'ALREADY_ISSUED', issuance: held, remaining: await this.remaining(coupon) };
+    if (held) return { status: 'ALREADY_ISSUED', issuance: held, remaining };
     const now = this.clock();
-    if (now < coupon.startsAt) return { status: 'NOT_STARTED', issuance: null, remaining: await this.remaining(coupon) };
-    if (coupon.endsAt && now >= coupon.endsAt) return { status: 'ENDED', issuance: null, remaining: await this.remaining(coupon) };
+    if (now < coupon.startsAt) return { status: 'NOT_STARTED', issuance: null, remaining };
+    if (coupon.endsAt && now >= coupon.endsAt) return { status: 'ENDED', issuance: null, remaining };
+    if (remaining === 0) return { status: 'SOLD_OUT', issuance: null, remaining: 0 };
 
-    // The lock: one document every claimant of the coupon writes, conditional on stock left.
-    // `$not $gte` also matches a coupon whose counter was never written.
-    const taken = await this.counters().findOneAndUpdate(
-      { _id, issuedCount: { $not: { $gte: coupon.totalQuantity } } },
-      { $inc: { issuedCount: 1, stockVersion: 1 } },
-      { returnDocument: 'after', projection: { issuedCount: 1 } },
-    );
-    if (!taken) return { status: 'SOLD_OUT', issuance: null, remaining: 0 };
-    this.options.onStockChanged(coupon.id);
-    const remaining = remainingOf(coupon, taken);
-
-    // The counter after our `$inc` is our sequence. (The embedded server can return a neighbour's
-    // value under contention; the unique index catches that and the next free sequence is used.)
-    let sequence = Math.min(taken.issuedCount ?? 1, coupon.totalQuantity);
-    for (let attempt = 1; attempt <= MAX_INSERT_ATTEMPTS; attempt++) {
+    // The counter ran behind MongoDB only after a fault; the unique index then names the next free sequence.
+    let sequence: number | undefined = issued + 1;
+    while (sequence !== undefined) {
       const issuance: IssuanceRecord = { id: new Types.ObjectId().toHexString(), couponId: coupon.id, userId, sequence, issuedAt: now };
       try {
-        await this.models.Issuance.insertOne({ _id: new Types.ObjectId(issuance.id), couponId: _id, userId, sequence, issuedAt: now });
-        return { status: 'ISSUED', issuance, remaining };
+        await this.commitIssuance(coupon, issuance);
+        this.options.onStockChanged(coupon.id);
+        return { status: 'ISSUED', issuance, remaining: remaining - 1 };
       } catch (error) {
         const index = violatedIndex(error);
         if (index === 'one_per_user') {
-          // The same user won a concurrent claim: that issuance stands and this unit goes back.
-          await this.giveBack(coupon);
           const stored = await this.heldBy(coupon, userId);
-          if (!stored) throw new Error(`issuance of ${userId} for ${coupon.id} reported duplicate but not found`);
-          return { status: 'ALREADY_ISSUED', issuance: stored, remaining: remaining + 1 };
+          if (stored) return { status: 'ALREADY_ISSUED', issuance: stored, remaining };
         }
         if (index !== 'one_per_sequence') throw error;
-        const free = await this.firstFreeSequence(coupon);
-        if (free === undefined) {
-          // Every sequence is held: the counter ran behind MongoDB (a repair is due), so no stock is left.
-          await this.giveBack(coupon);
-          return { status: 'SOLD_OUT', issuance: null, remaining: 0 };
-        }
-        sequence = free;
+        sequence = await this.firstFreeSequence(coupon);
       }
     }
-    throw serviceUnavailable();
+    return { status: 'SOLD_OUT', issuance: null, remaining: 0 };
   }
 
-  private async heldBy(coupon: CouponDefinition, userId: string): Promise<IssuanceRecord | null> {
-    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId }).lean();
-    return doc ? toIssuanceRecord(doc) : null;
-  }
-
-  private async remaining(coupon: CouponDefinition): Promise<number> {
-    return (await this.counter.stock(coupon)).remaining;
-  }
-
-  private async giveBack(coupon: CouponDefinition): Promise<void> {
-    await this.counters().updateOne({ _id: new Types.ObjectId(coupon.id) }, { $inc: { issuedCount: -1, stockVersion: 1 } });
-    this.options.onStockChanged(coupon.id);
-  }
-
-  /** The lowest sequence in 1..totalQuantity no issuance holds (a rare path: after a collision). */
-  private async firstFreeSequence(coupon: CouponDefinition): Promise<number | undefined> {
-    const docs = await this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id) }).select({ sequence: 1 }).sort({ sequence: 1 }).lean();
-    let expected = 1;
-    for (const { sequence } of docs) {
-      if (sequence > expected) break;
-      expected = sequence + 1;
+  /** Inserts the issuance and counts it, committed together. */
+  private async commitIssuance(coupon: CouponDefinition, issuance: IssuanceRecord): Promise<void> {
+    const _id = new Types.ObjectId(coupon.id);
+    const session: ClientSession = await this.models.Coupon.db.startSession();
+    try {
+      await session.withTransaction(async () => {
+        await this.models.Issuance.collection.insertOne(
+          { _id: new Types.ObjectId(issuance.id), couponId: _id, userId: issuance.userId, sequence: issuance.sequence, issuedAt: issuance.issuedAt },
+          { session },
+        );
+        await this.counters().updateOne({ _id }, { $inc: { issuedCount: 1, stockVersion: 1 } }, { session });
+      });
+    } finally {
+      await session.endSession();
     }
-    return expected <= coupon.totalQuantity ? expected : undefined;
   }
 
-  private counters() {
-    return this.counter.counters();
+  /** Takes the coupon's lease; returns the coupon's counter as it was when locked ("SELECT ... FOR UPDATE"). */
+  private async acquireLease(coupon: CouponDefinition, holder: string, deadline: number) {
+    const _id = new Types.ObjectId(coupon.id);
+    for (;;) {
+      const now = new Date();
+      const locked = await this.counters().findOneAndUpdate(
+        { _id, lockedUntil: { $not: { $gt: now } } },
+        { $set: { lockHolder: holder, lockedUntil: new Date(now.getTime() + LEASE_MS) } },
+        { returnDocument: 'after', projection: { issuedCount: 1 } },
+      );
+      if (locked) return locked;
+      if (performance.now() + LEASE_RETRY_MS >= deadline) throw new DeadlineExceededError('claim waited for the coupon lock until its deadline');
+      await new Promise((resolve) => setTimeout(resolve, LEASE_RETRY_MS));
+    }
+  }
+
+  private async releaseLease(coupon: CouponDefinition, holder: string): Promise<void> {
+    await this.counters().updateOne({ _id: new Types.ObjectId(coupon.id), lockHolder: holder }, { $unset: { lockHolder: '', lockedUntil: '' } });
+  }
+
+  private queueOf(couponId: string): LockQueue {
+    let queue = this.queues.get(couponId);
+    if (!queue) {
+      queue = new LockQueue(() => this.queues.delete(couponId));
+      this.queues.set(couponId, queue);
+    }
+    return queue;
+  }
+}
+
+/** Claims of one coupon on this instance waiting for its lock, first come first served, each for at most its deadline. */
+export class LockQueue {
+  private busy = false;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly onIdle: () => void) {}
+
+  /** Resolves with the function that lets the next waiter in; rejects when `timeoutMs` passes first. */
+  enter(timeoutMs: number): Promise<() => void> {
+    if (!this.busy) {
+      this.busy = true;
+      return Promise.resolve(this.leaveOnce());
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        clearTimeout(timer);
+        resolve(this.leaveOnce());
+      };
+      const timer = setTimeout(() => {
+        const at = this.waiting.indexOf(grant);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(new DeadlineExceededError('claim waited for the coupon lock until its deadline'));
+      }, timeoutMs);
+      this.waiting.push(grant);
+    });
+  }
+
+  get length(): number {
+    return this.waiting.length;
+  }
+
+  private leaveOnce(): () => void {
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else {
+        this.busy = false;
+        this.onIdle();
+      }
+    };
   }
 }

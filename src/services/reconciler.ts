@@ -21,6 +21,8 @@ export interface ReconcilerOptions {
   /** A reservation younger than this may still be in its claim's own write; leave it alone. */
   pendingGraceMs: number;
   onRepair?: (kind: string, count: number) => void;
+  /** After each scheduled pass: whether it completed, and the age of the oldest unconfirmed reservation it left (0: none). */
+  onPass?: (pass: { ok: boolean; oldestPendingMs: number }) => void;
 }
 
 export type DriftVerdict =
@@ -53,6 +55,8 @@ export function judgeDrift(redis: Pick<GateInspection, 'loaded' | 'taken' | 'win
 
 export class Reconciler {
   private readonly task: PeriodicTask;
+  /** The oldest unconfirmed reservation seen by the pass in progress (ms). */
+  private oldestPendingMs = 0;
 
   constructor(
     private readonly catalog: CouponCatalog,
@@ -62,7 +66,20 @@ export class Reconciler {
     private readonly logger: Logger,
     private readonly options: ReconcilerOptions,
   ) {
-    this.task = new PeriodicTask((signal) => this.runOnce(signal), logger, 'reconciliation pass failed; will retry');
+    this.task = new PeriodicTask(
+      async (signal) => {
+        this.oldestPendingMs = 0;
+        try {
+          await this.runOnce(signal);
+        } catch (error) {
+          this.options.onPass?.({ ok: false, oldestPendingMs: this.oldestPendingMs });
+          throw error;
+        }
+        this.options.onPass?.({ ok: true, oldestPendingMs: this.oldestPendingMs });
+      },
+      logger,
+      'reconciliation pass failed; will retry',
+    );
   }
 
   start(): void {
@@ -82,6 +99,9 @@ export class Reconciler {
       if (signal?.aborted) return;
       await this.gate.ensureLoaded(coupon);
       await this.settlePending(coupon);
+      // What settling left behind: a reservation that keeps ageing is stock stuck until its write lands.
+      const oldest = await this.gate.oldestPendingAt(coupon.id);
+      if (oldest !== undefined) this.oldestPendingMs = Math.max(this.oldestPendingMs, Date.now() - oldest);
       await this.repairDrift(coupon);
     }
   }

@@ -26,6 +26,20 @@ describe('configuration', () => {
     expect(message({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db' })).toMatch(/^configuration error: JWT_SECRET/);
   });
 
+  test('CLAIM_STRATEGY takes redis, db-lock or db-atomic, and production refuses both database strategies', () => {
+    expect(loadConfig({}).claimStrategy).toBe('redis');
+    expect(loadConfig({ CLAIM_STRATEGY: 'db-lock' }).claimStrategy).toBe('db-lock');
+    expect(loadConfig({ CLAIM_STRATEGY: 'db-atomic' }).claimStrategy).toBe('db-atomic');
+    expect(message({ CLAIM_STRATEGY: 'postgres' })).toMatch(/^configuration error: CLAIM_STRATEGY/);
+    const production = { NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db', JWT_SECRET: 's'.repeat(32) };
+    expect(loadConfig({ ...production, CLAIM_STRATEGY: 'redis' }).claimStrategy).toBe('redis');
+    for (const strategy of ['db-lock', 'db-atomic']) {
+      expect(message({ ...production, CLAIM_STRATEGY: strategy })).toBe(
+        `configuration error: CLAIM_STRATEGY=${strategy} is for load comparison only and not allowed when NODE_ENV=production`,
+      );
+    }
+  });
+
   test('production turns the playground and introspection off unless enabled', () => {
     const env = { NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db', JWT_SECRET: 's'.repeat(32) };
     expect(loadConfig(env)).toMatchObject({ playgroundEnabled: false, introspectionEnabled: false });

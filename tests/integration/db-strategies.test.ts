@@ -1,28 +1,32 @@
 /**
- * CLAIM_STRATEGY=db-lock (load comparison only): the same claimCoupon contract decided by a
- * MongoDB counter instead of the Redis gate. Same outcomes, same guarantees; only speed differs.
+ * CLAIM_STRATEGY=db-lock and db-atomic (load comparison only): the same claimCoupon contract
+ * decided by a MongoDB counter instead of the Redis gate, behind a lock held across the claim's
+ * round trips or with one conditional update. Same outcomes, same guarantees; only speed differs.
  */
 import { Types } from 'mongoose';
+import { DbAtomicClaims, type DbCounterClaims } from '../../src/services/db-atomic-claims';
 import { DbLockClaims } from '../../src/services/db-lock-claims';
 import { CLAIM, COUPON, createCoupon, gql } from '../support/graphql';
 import { adminToken, useTestService, userToken } from '../support/stack';
 
-let admin: string;
-
-const suite = useTestService({ CLAIM_STRATEGY: 'db-lock', RECONCILE_INTERVAL_MS: '3600000' });
-
-beforeAll(async () => {
+describe.each([
+  ['db-lock', DbLockClaims],
+  ['db-atomic', DbAtomicClaims],
+] as const)('%s claim strategy', (strategyName, StrategyClass) => {
+  let admin: string;
   // Repairs are driven by hand below; the start-up pass finds nothing to do.
-  admin = await adminToken();
-});
+  const suite = useTestService({ CLAIM_STRATEGY: strategyName, RECONCILE_INTERVAL_MS: '3600000', REQUEST_TIMEOUT_MS: '1000' });
 
-const claim = async (couponId: string, user: string) => gql(suite.service.url, CLAIM, { couponId }, await userToken(user));
-const couponCounter = async (couponId: string) =>
-  suite.service.models.Coupon.collection.findOne({ _id: new Types.ObjectId(couponId) }, { projection: { issuedCount: 1, stockVersion: 1 } });
+  beforeAll(async () => {
+    admin = await adminToken();
+  });
 
-describe('db-lock claim strategy', () => {
-  test('the service decides claims with the db-lock strategy when CLAIM_STRATEGY=db-lock', () => {
-    expect(suite.service.services.claims).toBeInstanceOf(DbLockClaims);
+  const claim = async (couponId: string, user: string) => gql(suite.service.url, CLAIM, { couponId }, await userToken(user));
+  const couponCounter = async (couponId: string) =>
+    suite.service.models.Coupon.collection.findOne({ _id: new Types.ObjectId(couponId) }, { projection: { issuedCount: 1, stockVersion: 1 } });
+
+  test(`the service decides claims with the ${strategyName} strategy when CLAIM_STRATEGY=${strategyName}`, () => {
+    expect(suite.service.services.claims).toBeInstanceOf(StrategyClass);
   });
 
   test('a first claim is ISSUED with sequence 1, and the coupon shows one fewer remaining', async () => {
@@ -108,12 +112,39 @@ describe('db-lock claim strategy', () => {
     await suite.service.models.Coupon.collection.updateOne({ _id: new Types.ObjectId(couponId) }, { $inc: { issuedCount: 1, stockVersion: 1 } });
     expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(2);
 
-    const strategy = suite.service.services.claims as DbLockClaims;
+    const strategy = suite.service.services.claims as DbCounterClaims;
     await strategy.repairOnce();
     expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon.remaining).toBe(2);
     await strategy.repairOnce();
     expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon).toMatchObject({ remaining: 3, issuedCount: 1 });
   });
+
+  if (strategyName === 'db-lock') {
+    test('a claim waits while another holds the coupon lock, and answers SERVICE_UNAVAILABLE when its deadline passes first', async () => {
+      const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked held', totalQuantity: 2 });
+      const _id = new Types.ObjectId(couponId);
+      // Another instance holds the lease for 1.5 s: longer than the 1 s claim deadline.
+      await suite.service.models.Coupon.collection.updateOne({ _id }, { $set: { lockHolder: 'elsewhere', lockedUntil: new Date(Date.now() + 1500) } });
+      const started = performance.now();
+      const blocked = await claim(couponId, 'waiter');
+      const waited = performance.now() - started;
+      expect(blocked.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(waited).toBeGreaterThanOrEqual(900);
+      expect(waited).toBeLessThan(3000);
+      // Once the lease has lapsed (its holder died), the next claim takes the lock and wins.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1600 - waited)));
+      expect((await claim(couponId, 'waiter')).data!.claimCoupon).toMatchObject({ status: 'ISSUED', remaining: 1 });
+    });
+
+    test('claimants of one coupon hold the lock one at a time: the holder releases it after each claim', async () => {
+      const couponId = await createCoupon(suite.service.url, admin, { name: 'Locked turns', totalQuantity: 3 });
+      const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => claim(couponId, `turn-${i}`)));
+      expect(replies.map((r) => r.data!.claimCoupon.status).sort()).toEqual(['ISSUED', 'ISSUED', 'ISSUED', 'SOLD_OUT', 'SOLD_OUT', 'SOLD_OUT']);
+      const doc = await suite.service.models.Coupon.collection.findOne({ _id: new Types.ObjectId(couponId) });
+      expect(doc?.lockHolder).toBeUndefined();
+      expect(doc?.lockedUntil).toBeUndefined();
+    });
+  }
 
   test('claims decided in MongoDB leave no coupon state in Redis', async () => {
     expect(await suite.service.redis.keys('coupon:*')).toEqual([]);
