@@ -16,7 +16,6 @@ export const ROOT = path.join(__dirname, '..', '..');
 export interface ServiceProcess {
   url: string;
   pid: number;
-  redisUrl: string;
   mongoUri: string;
   jwtSecret: string;
   auth: Authenticator;
@@ -37,11 +36,19 @@ export interface ServiceProcessOptions {
   logFile: string;
   /** Open an IPC channel (for the bench's instrumented entry point). */
   ipc?: boolean;
+  /**
+   * Servers started by the caller and shared with other instances: the Redis target's variables
+   * (REDIS_URL, REDIS_CLUSTER_NODES, ...), MongoDB and the signing key. Unset: fresh embedded
+   * servers of this instance's own, stopped with it.
+   */
+  shared?: { redisEnv: Record<string, string>; mongoUri: string; jwtSecret: string };
 }
 
 export async function startServiceProcess(options: ServiceProcessOptions): Promise<ServiceProcess> {
-  const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'load' })]);
-  const jwtSecret = randomBytes(32).toString('base64url');
+  const own = options.shared ? undefined : await Promise.all([startRedisServer(), startMongoServer({ database: 'load' })]);
+  const redisEnv = options.shared?.redisEnv ?? { REDIS_URL: own![0].url };
+  const mongoUri = options.shared?.mongoUri ?? own![1].url;
+  const jwtSecret = options.shared?.jwtSecret ?? randomBytes(32).toString('base64url');
   const port = await freePort();
   fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = fs.openSync(options.logFile, 'w');
@@ -56,8 +63,8 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
       NODE_ENV: 'development',
       HOST: '127.0.0.1',
       PORT: String(port),
-      REDIS_URL: redis.url,
-      MONGODB_URI: mongo.url,
+      ...redisEnv,
+      MONGODB_URI: mongoUri,
       JWT_SECRET: jwtSecret,
       LOG_LEVEL: 'warn',
       PLAYGROUND_ENABLED: 'false',
@@ -72,7 +79,7 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   });
   fs.closeSync(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stopInfra = () => Promise.all([redis.stop(), mongo.stop()]).then(() => undefined);
+  const stopInfra = () => Promise.all((own ?? []).map((server) => server.stop())).then(() => undefined);
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitHealthy(url, child, options.logFile);
@@ -84,8 +91,7 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
   return {
     url,
     pid: child.pid!,
-    redisUrl: redis.url,
-    mongoUri: mongo.url,
+    mongoUri,
     jwtSecret,
     auth: new Authenticator(jwtSecret),
     child,
