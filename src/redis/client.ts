@@ -119,16 +119,25 @@ function watchClusterNodes(cluster: Cluster, log: Logger): void {
  * Connects, within `timeoutMs`; a failure names the variable the target came from. Resolves on
  * the client's first `ready`, not only on connect()'s own promise: when a cluster's first ready
  * check fails (a node slow to answer CLUSTER INFO), ioredis reconnects by itself and that promise
- * never settles, while `ready` does come.
+ * never settles, while `ready` does come. A rejected first attempt is not final either: the
+ * client retries it, and only the deadline ends the wait.
  */
 export async function connectRedis(client: RedisClient, target: RedisTarget, timeoutMs = 10_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let onReady: (() => void) | undefined;
+  let onError: ((error: Error) => void) | undefined;
   const attempt = new Promise<void>((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    let lastError: Error | undefined;
+    timer = setTimeout(() => reject(lastError ?? new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     onReady = resolve;
     client.once('ready', onReady);
-    client.connect().then(resolve, reject);
+    // A first attempt that fails is retried by the client itself (retryStrategy): a server slow
+    // to answer its ready check on a busy machine is not a configuration error. Only the deadline
+    // decides, reporting the last failure.
+    client.connect().then(resolve, (error: Error) => (lastError ??= error));
+    // The socket's own error ("connect ECONNREFUSED ...") says more than the closed connection.
+    onError = (error: Error) => (lastError = error);
+    client.on('error', onError);
   });
   try {
     await attempt;
@@ -138,6 +147,7 @@ export async function connectRedis(client: RedisClient, target: RedisTarget, tim
   } finally {
     clearTimeout(timer);
     client.off('ready', onReady!);
+    client.off('error', onError!);
   }
 }
 
