@@ -30,6 +30,8 @@ const repairsOf = async (kind: string) => {
   const metrics = await (await fetch(`${service.url}/metrics`)).text();
   return Number(new RegExp(`^coupon_reconcile_repairs_total\\{kind="${kind}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
 };
+/** Scrapes share a render for 500 ms (src/http/metrics-endpoint.ts): a repair shows within a second. */
+const expectRepairs = (kind: string, count: number) => within(2_000, `${count} ${kind} repair(s) in /metrics`, async () => (await repairsOf(kind)) === count, 100);
 const repairLines = (kind: string) => service.logLines(/rebuilt the coupon state from mongodb/).filter((line) => line.kind === kind);
 
 async function couponWithWinners(name: string, total: number, winners: number) {
@@ -45,7 +47,7 @@ test('sequences leaked in Redis (remaining too low) are given back from MongoDB,
   const { couponId, answers } = await couponWithWinners('leaked', 20, 5);
   await redis.hincrby(couponKeys(couponId).meta, 'seq', 3);
   const repairedMs = await expectConverges(service.url, mongo.models, couponId, 20);
-  expect(await repairsOf('drift_redis_ahead')).toBe(1);
+  await expectRepairs('drift_redis_ahead', 1);
   expect(repairLines('redis_ahead')).toEqual([expect.objectContaining({ couponId, redisTaken: 8, mongoIssuances: 5 })]);
   // The rebuilt state hands out the next sequence, and winners keep theirs.
   const next = await claimAs(service.url, couponId, 'leaked-next', await userToken('leaked-next'));
@@ -60,7 +62,7 @@ test('an issuance MongoDB holds but Redis does not count (remaining too high) is
   const lateId = new Types.ObjectId();
   await mongo.models.Issuance.create({ _id: lateId, couponId: new Types.ObjectId(couponId), userId: 'behind-late', sequence: 9, issuedAt: new Date() });
   const repairedMs = await expectConverges(service.url, mongo.models, couponId, 20);
-  expect(await repairsOf('drift_redis_behind')).toBe(1);
+  await expectRepairs('drift_redis_behind', 1);
   expect(repairLines('redis_behind')).toEqual([expect.objectContaining({ couponId, redisTaken: 5, mongoIssuances: 6 })]);
   const late = await claimAs(service.url, couponId, 'behind-late', await userToken('behind-late'));
   expect(late).toMatchObject({ status: 'ALREADY_ISSUED', remaining: 14, issuance: { id: lateId.toHexString(), sequence: 9 } });
@@ -75,7 +77,7 @@ test('a winner entry lost from Redis is restored from MongoDB, so its holder is 
   const { couponId, answers } = await couponWithWinners('forgotten', 20, 5);
   await redis.hdel(couponKeys(couponId).winners, 'forgotten-2');
   await within(10_000, 'the winners hash is repaired', async () => (await redis.hexists(couponKeys(couponId).winners, 'forgotten-2')) === 1);
-  expect(await repairsOf('drift_winners_mismatch')).toBe(1);
+  await expectRepairs('drift_winners_mismatch', 1);
   expect(repairLines('winners_mismatch')).toHaveLength(1);
   const again = await claimAs(service.url, couponId, 'forgotten-2', await userToken('forgotten-2'));
   expect(again).toMatchObject({ status: 'ALREADY_ISSUED', issuance: answers[2]!.issuance });
