@@ -4,7 +4,7 @@
  * HTTP server with GraphQL and its routes, subscriptions on the same port, and the graceful stop.
  */
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
@@ -21,7 +21,9 @@ import { REQUEST_LIMITS } from './http/request-limits';
 import { attachSubscriptions } from './http/subscriptions';
 import type { Metrics } from './metrics';
 import type { Models } from './mongo/models';
+import { createDevTokenHandler } from './http/dev-token';
 import { createPlaygroundHandler } from './playground';
+import { createDropPageHandler } from './playground/drop-page';
 import { Admission, LoopLag } from './services/admission';
 import type { Reconciler } from './services/reconciler';
 
@@ -29,6 +31,11 @@ export type ServiceSettings = Config & {
   redisUrl: string;
   mongoUri: string;
   jwtSecret: string;
+  /**
+   * The signing key was generated for this run (JWT_SECRET unset, development): POST /dev/token
+   * mints tokens and the playground offers a user and an admin token. Never in production.
+   */
+  devTokens?: boolean;
   /** What GET /metrics serves when this instance is one of several workers: all of them, aggregated. */
   readMetrics?: () => Promise<string>;
 };
@@ -71,12 +78,14 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
     loopLag: () => loopLag.current(),
     onShed: (reason) => metrics.shed.inc({ reason }),
   });
+  const devTokens = settings.devTokens === true && settings.env !== 'production';
   httpServer.on(
     'request',
     createRoutes({
       graphql: graphql.handle,
       admission,
-      playground: settings.playgroundEnabled ? createPlaygroundHandler({ endpointPath: '/graphql' }) : undefined,
+      playground: settings.playgroundEnabled ? developerPages(services, devTokens) : undefined,
+      devToken: devTokens ? createDevTokenHandler(services.authenticator) : undefined,
       redis: connections.redis,
       mongo: connections.mongo,
       metrics,
@@ -154,6 +163,19 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
       resolve();
     });
   });
+}
+
+/** The playground (with a user and an admin token offered when `devTokens`) and the drop page. */
+function developerPages(services: Services, devTokens: boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const tokens = devTokens
+    ? {
+        user: services.authenticator.issue('dev-user', { expiresInSeconds: 12 * 3600 }),
+        admin: services.authenticator.issue('dev-admin', { admin: true, expiresInSeconds: 12 * 3600 }),
+      }
+    : undefined;
+  const playground = createPlaygroundHandler({ endpointPath: '/graphql', devTokens: tokens });
+  const dropPage = createDropPageHandler();
+  return (req, res) => playground(req, res) || dropPage(req, res);
 }
 
 const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
