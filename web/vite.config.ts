@@ -12,6 +12,8 @@ export default defineConfig({
     // The browser suites start the real service and Chromium: one file at a time on a small machine.
     fileParallelism: false,
     testTimeout: 60_000,
+    // A loaded 2-core CI machine: the page's own waits are asserted where they matter.
+    expect: { poll: { timeout: 5000, interval: 50 } },
     hookTimeout: 120_000,
   },
 });

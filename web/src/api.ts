@@ -39,6 +39,8 @@ export function createApi(token: string | undefined): Api {
       }),
     ],
     requestPolicy: 'network-only',
+    // POST with a JSON body: the service answers only that (a GET query is refused by its CSRF protection).
+    preferGetMethod: false,
     fetchOptions: () => (token ? { headers: { authorization: `Bearer ${token}` } } : {}),
   });
   return { client, ws, dispose: () => void ws.dispose() };
