@@ -72,11 +72,14 @@ export const BOOT_SCRIPT = String.raw`(() => {
     return operations.filter((operation) => operation.type !== 'fragment');
   };
 
-  const isSubscription = (text, operationName) => {
-    const operations = operationsIn(typeof text === 'string' ? text : '');
-    const named = operationName ? operations.find((operation) => operation.name === operationName) : undefined;
-    const operation = named || (operations.length === 1 ? operations[0] : undefined);
-    return Boolean(operation && operation.type === 'subscription');
+  // GraphiQL's operation name comes from the same lagging document: one the text no longer has is
+  // replaced by the text's only operation (with several, the server names the ambiguity).
+  const currentOperation = (params) => {
+    const operations = operationsIn(typeof params.query === 'string' ? params.query : '');
+    const named = params.operationName ? operations.find((operation) => operation.name === params.operationName) : undefined;
+    if (named) return { params, operation: named };
+    if (operations.length !== 1) return { params, operation: undefined };
+    return { params: { ...params, operationName: operations[0].name }, operation: operations[0] };
   };
 
   // graphql-ws reports a refused or dropped socket as a CloseEvent or Event, which GraphiQL
@@ -121,10 +124,11 @@ export const BOOT_SCRIPT = String.raw`(() => {
 
   const fetcher = (params, options) => {
     const headers = withDevToken(realHeaders(options && options.headers));
-    if (isSubscription(params.query, params.operationName)) {
-      return subscribe(params, authorizationOf(headers));
+    const current = currentOperation(params);
+    if (current.operation && current.operation.type === 'subscription') {
+      return subscribe(current.params, authorizationOf(headers));
     }
-    return httpFetcher(params, { ...options, headers });
+    return httpFetcher(current.params, { ...options, headers });
   };
 
   // Sized here through the DOM rather than an inline style, which the page's CSP does not need to allow.
