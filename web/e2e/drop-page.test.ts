@@ -8,14 +8,17 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { CLAIM, createCoupon, devToken, gql, launchChromium, SCREENSHOTS, startService, type Service } from './support';
+import { CLAIM, createCoupon, devToken, gql, launchChromium, requireChromium, SCREENSHOTS, startService, type Service } from './support';
 
 let service: Service;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  [service, browser] = await Promise.all([startService(), launchChromium()]);
+  // Before anything starts: without Chromium the suite fails at once, naming the install command.
+  requireChromium();
+  browser = await launchChromium();
+  service = await startService();
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
 

@@ -6,13 +6,16 @@
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { CLAIM, devToken, gql, launchChromium, SCREENSHOTS, startService, type Service } from './support';
+import { CLAIM, devToken, gql, launchChromium, requireChromium, SCREENSHOTS, startService, type Service } from './support';
 
 let service: Service;
 let browser: Browser;
 
 beforeAll(async () => {
-  [service, browser] = await Promise.all([startService(), launchChromium()]);
+  // Before anything starts: without Chromium the suite fails at once, naming the install command.
+  requireChromium();
+  browser = await launchChromium();
+  service = await startService();
 });
 
 afterAll(async () => {
