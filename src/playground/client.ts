@@ -6,26 +6,11 @@
  * over HTTP and subscriptions over graphql-ws (graphql-transport-ws) on the same URL, deciding
  * by the editor's current text, and in development offers the run's user and admin tokens.
  */
-export const BOOT_SCRIPT = String.raw`(() => {
-  'use strict';
-  const config = JSON.parse(document.getElementById('playground-config').textContent);
-
-  // The page is served at the endpoint itself, so its own URL is the endpoint (also behind a proxy).
-  const httpUrl = location.origin + location.pathname;
-  const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + location.pathname;
-  const httpFetcher = GraphiQL.createFetcher({ url: httpUrl });
-
-  // A value like "Bearer <token>" is the untouched placeholder, not a credential: don't send it.
-  const isPlaceholder = (value) => typeof value === 'string' && /<[^>]*>/.test(value);
-
-  const realHeaders = (headers) =>
-    Object.fromEntries(Object.entries(headers || {}).filter(([, value]) => !isPlaceholder(value)));
-
-  const authorizationOf = (headers) => {
-    const entry = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization');
-    return entry && typeof entry[1] === 'string' ? entry[1] : undefined;
-  };
-
+/**
+ * Declares `operationsIn(text)`: the operations of a GraphQL document's text, as
+ * [{ type: 'query' | 'mutation' | 'subscription', name?: string }], without a parser.
+ */
+export const OPERATIONS_SCANNER = String.raw`
   // The operations in the editor's text as it is now: GraphiQL's parsed document (options.documentAST)
   // lags the editor, so a subscription typed and run at once would go over HTTP. A small scan
   // instead of a parser: comments, strings and everything inside braces or parentheses are
@@ -71,7 +56,29 @@ export const BOOT_SCRIPT = String.raw`(() => {
     }
     return operations.filter((operation) => operation.type !== 'fragment');
   };
+`;
 
+export const BOOT_SCRIPT = String.raw`(() => {
+  'use strict';
+  const config = JSON.parse(document.getElementById('playground-config').textContent);
+
+  // The page is served at the endpoint itself, so its own URL is the endpoint (also behind a proxy).
+  const httpUrl = location.origin + location.pathname;
+  const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + location.pathname;
+  const httpFetcher = GraphiQL.createFetcher({ url: httpUrl });
+
+  // A value like "Bearer <token>" is the untouched placeholder, not a credential: don't send it.
+  const isPlaceholder = (value) => typeof value === 'string' && /<[^>]*>/.test(value);
+
+  const realHeaders = (headers) =>
+    Object.fromEntries(Object.entries(headers || {}).filter(([, value]) => !isPlaceholder(value)));
+
+  const authorizationOf = (headers) => {
+    const entry = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization');
+    return entry && typeof entry[1] === 'string' ? entry[1] : undefined;
+  };
+
+${OPERATIONS_SCANNER}
   // GraphiQL's operation name comes from the same lagging document: one the text no longer has is
   // replaced by the text's only operation (with several, the server names the ambiguity).
   const currentOperation = (params) => {

@@ -60,13 +60,20 @@ function record(baseUrl: string, couponId: string) {
   return { events, errors, done, completed: () => completed, dispose: () => client.dispose() };
 }
 
+/** Waits for `work` at most `ms`; the assertions that follow say what was missing. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 test('a watcher of a scheduled coupon sees ACTIVE within 1 s after startsAt and ENDED within 1 s after endsAt, on every instance, then the subscription completes', async () => {
   const startsAt = Date.now() + 2000;
   const endsAt = startsAt + 2000;
   const couponId = await createCoupon(serving.url, admin, { name: 'On time', totalQuantity: 5, startsAt: new Date(startsAt).toISOString(), endsAt: new Date(endsAt).toISOString() });
   // Two watchers on each instance: one status timer per coupon per instance serves both.
   const watchers = [record(serving.url, couponId), record(serving.url, couponId), record(watching.url, couponId), record(watching.url, couponId)];
-  await Promise.race([Promise.all(watchers.map((w) => w.done)), new Promise((resolve) => setTimeout(resolve, endsAt - Date.now() + 5000))]);
+  await within(Promise.all(watchers.map((w) => w.done)), endsAt - Date.now() + 5000);
 
   for (const watcher of watchers) {
     expect(watcher.errors).toEqual([]);
@@ -93,7 +100,7 @@ test('subscribing to an ended coupon gets its state once, then the subscription 
   const couponId = await createCoupon(serving.url, admin, { name: 'Brief', totalQuantity: 5, startsAt: new Date(Date.now() - 2000).toISOString(), endsAt: new Date(Date.now() + 300).toISOString() });
   await new Promise((resolve) => setTimeout(resolve, 400));
   const watcher = record(watching.url, couponId);
-  await Promise.race([watcher.done, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  await within(watcher.done, 5000);
   expect(watcher.events.map((e) => e.status)).toEqual(['ENDED']);
   expect(watcher.completed()).toBe(true);
   await watcher.dispose();

@@ -3,6 +3,7 @@
  * defaults: with the run's development tokens offered above the editor, it creates a coupon (admin),
  * claims it (user), and a subscription typed and run at once streams stock over the WebSocket.
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -16,6 +17,7 @@ beforeAll(async () => {
   requireChromium();
   browser = await launchChromium();
   service = await startService();
+  mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 afterAll(async () => {

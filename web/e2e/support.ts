@@ -105,4 +105,5 @@ export async function createCoupon(service: Service, input: { name: string; tota
 
 export const CLAIM = 'mutation ($couponId: ID!) { claimCoupon(couponId: $couponId) { status remaining } }';
 
-export const SCREENSHOTS = path.join(ROOT, 'docs/img');
+/** docs/img with UPDATE_SCREENSHOTS=1 (to refresh the documentation's pictures), else web/test-results. */
+export const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? path.join(ROOT, 'docs/img') : path.join(ROOT, 'web/test-results');
