@@ -11,6 +11,7 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   RATE_LIMITED: 'RATE_LIMITED',
+  BAD_REQUEST: 'BAD_REQUEST',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -27,6 +28,9 @@ export const serviceUnavailable = (message = 'the service is temporarily unavail
   coded(ErrorCode.SERVICE_UNAVAILABLE, message);
 export const rateLimited = (retryAfterMs: number) =>
   coded(ErrorCode.RATE_LIMITED, 'too many claims, slow down', { retryAfterMs });
+
+/** A request the transport cannot serve; `httpStatus` is what POST /graphql answers with. */
+export const badRequest = (message: string, httpStatus = 400) => coded(ErrorCode.BAD_REQUEST, message, { http: { status: httpStatus } });
 
 /** A dependency did not answer in time or at all; carries the cause for logs, not for clients. */
 export class DependencyError extends Error {

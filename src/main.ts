@@ -56,7 +56,7 @@ async function main(): Promise<void> {
             metrics: config.metricsPort === undefined ? undefined : { port: config.metricsPort, host: config.host },
             logger,
           })
-        : await startService({ ...config, redis, mongoUri, jwtSecret }, logger);
+        : await startService({ ...config, redis, mongoUri, jwtSecret, devTokens: !config.jwtSecret }, logger);
   } catch (error) {
     await stopEmbedded();
     exitWith((error as Error).message);
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const base = `http://${host}:${running.port}`;
   const metrics = running.metricsPort === undefined ? `${base}/metrics` : `http://${host}:${running.metricsPort}/metrics`;
   logger.info({ graphql: `${base}/graphql`, metrics, playground: config.playgroundEnabled, workers: config.workers, host: config.host }, 'coupon service ready');
-  if (!config.jwtSecret) printDevTokens(jwtSecret, base);
+  if (!config.jwtSecret) printDevTokens(jwtSecret, base, config.playgroundEnabled && config.workers === 1);
   stopOnSignal(logger, async () => {
     await running.stop();
     await stopEmbedded();
@@ -121,7 +121,11 @@ function stopOnSignal(logger: Logger, stop: () => Promise<void>): void {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-function printDevTokens(secret: string, base: string): void {
+/**
+ * Development only (JWT_SECRET unset): the tokens, and where the pages that use them are. With one
+ * process the playground sends these tokens itself and the drop page signs in through POST /dev/token.
+ */
+function printDevTokens(secret: string, base: string, pages: boolean): void {
   const auth = new Authenticator(secret);
   const user = auth.issue('dev-user', { expiresInSeconds: 12 * 3600 });
   const admin = auth.issue('dev-admin', { admin: true, expiresInSeconds: 12 * 3600 });
@@ -129,9 +133,11 @@ function printDevTokens(secret: string, base: string): void {
     [
       '',
       `  Coupon service on ${base}/graphql (open it in a browser for the playground)`,
+      ...(pages ? [`  Drop page: ${base}/drop/ (signs in with a development token; creates a demo coupon)`] : []),
       '  JWT_SECRET unset: a random key was generated for this run. Development tokens (12 h):',
       `    user  (sub dev-user):   Bearer ${user}`,
       `    admin (sub dev-admin):  Bearer ${admin}`,
+      ...(pages ? ['  The playground offers both in a switch above the editor; POST /dev/token {"sub": "alice"} mints more.'] : []),
       '',
     ].join('\n') + '\n',
   );

@@ -4,7 +4,7 @@
  * HTTP server with GraphQL and its routes, subscriptions on the same port, and the graceful stop.
  */
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
@@ -20,7 +20,9 @@ import { clientAddressOf } from './http/client-address';
 import { closeNow, createMetricsServer, listenOn, sharedRender, type MetricsSource } from './http/metrics-endpoint';
 import type { Metrics } from './metrics';
 import type { Models } from './mongo/models';
+import { createDevTokenHandler } from './http/dev-token';
 import { createPlaygroundHandler } from './playground';
+import { createDropPageHandler } from './playground/drop-page';
 import { Admission, LoopLag } from './services/admission';
 import type { RedisClient } from './redis/client';
 import type { Reconciler } from './services/reconciler';
@@ -30,6 +32,11 @@ export type ServiceSettings = Config & {
   redis: RedisTarget;
   mongoUri: string;
   jwtSecret: string;
+  /**
+   * The signing key was generated for this run (JWT_SECRET unset, development): POST /dev/token
+   * mints tokens and the playground offers a user and an admin token. Never in production.
+   */
+  devTokens?: boolean;
   /** What GET /metrics serves when this instance is one of several workers: all of them, aggregated. */
   readMetrics?: () => Promise<string>;
   /** A worker of a WORKERS > 1 start with METRICS_PORT: the primary serves /metrics there, this instance nowhere. */
@@ -84,12 +91,14 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   // METRICS_PORT: /metrics on a server of its own only (404 on the main port).
   const metricsElsewhere = settings.metricsPort !== undefined;
   const metricsServer = metricsElsewhere && !settings.metricsOnPrimary ? createMetricsServer(metricsSource, logger) : undefined;
+  const devTokens = settings.devTokens === true && settings.env !== 'production';
   httpServer.on(
     'request',
     createRoutes({
       graphql,
       admission,
-      playground: settings.playgroundEnabled ? createPlaygroundHandler({ endpointPath: '/graphql' }) : undefined,
+      playground: settings.playgroundEnabled ? developerPages(services, devTokens) : undefined,
+      devToken: devTokens ? createDevTokenHandler(services.authenticator) : undefined,
       redis: connections.redis,
       mongo: connections.mongo,
       metrics: metricsElsewhere ? undefined : metricsSource,
@@ -139,6 +148,19 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const { models, redis, mongo } = connections;
   const metricsPort = metricsServer && (metricsServer.address() as AddressInfo).port;
   return { url: `http://127.0.0.1:${port}`, port, metricsPort, services, models, redis, mongo, metrics, reconciler: graph.reconciler, stop };
+}
+
+/** The playground (with a user and an admin token offered when `devTokens`) and the drop page. */
+function developerPages(services: Services, devTokens: boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const tokens = devTokens
+    ? {
+        user: services.authenticator.issue('dev-user', { expiresInSeconds: 12 * 3600 }),
+        admin: services.authenticator.issue('dev-admin', { admin: true, expiresInSeconds: 12 * 3600 }),
+      }
+    : undefined;
+  const playground = createPlaygroundHandler({ endpointPath: '/graphql', devTokens: tokens });
+  const dropPage = createDropPageHandler();
+  return (req, res) => playground(req, res) || dropPage(req, res);
 }
 
 const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);

@@ -17,6 +17,7 @@ import { CompiledOperations } from '../http/compiled-operations';
 import { createGraphQLHandler, receiveBody } from '../http/graphql-handler';
 import { requestLimits } from '../http/request-limits';
 import { logRequestFailures, requestLoggingPlugin } from '../http/request-logging';
+import { subscriptionsOverHttpRefused } from '../http/subscriptions-over-http';
 import type { Metrics } from '../metrics';
 import { resolvers } from '../resolvers';
 import { typeDefs } from '../schema';
@@ -78,6 +79,7 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
       ApolloServerPluginCacheControlDisabled(),
       requestLoggingPlugin(logger),
       ...limits.plugins,
+      subscriptionsOverHttpRefused('/graphql'),
       ...(compiledOperations ? [compiledOperations.plugin()] : []),
     ],
     formatError,

@@ -1,12 +1,14 @@
 /**
- * The HTTP routes of the main port: the playground, POST /graphql behind admission control,
- * GET /healthz and GET /metrics (unless METRICS_PORT serves it). Anything else is 404.
+ * The HTTP routes of the main port: the playground and the drop page, POST /graphql behind
+ * admission control, GET /healthz, GET /metrics (unless METRICS_PORT serves it), and in
+ * development POST /dev/token. Anything else is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
 import { serviceUnavailable } from '../errors';
 import { sendJson } from '../http/graphql-handler';
+import { DEV_TOKEN_PATH } from '../http/dev-token';
 import { checkHealth } from '../http/health';
 import { requestTarget } from '../http/request-target';
 import type { RedisClient } from '../redis/client';
@@ -22,6 +24,8 @@ export interface RouteOptions {
   admission: Admission;
   /** Serves the playground's page and assets; true when it answered. */
   playground?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Development tokens on POST /dev/token; only when the signing key was generated for this run. */
+  devToken?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   redis: RedisClient;
   mongo: Connection;
   /** What GET /metrics serves; unset when METRICS_PORT serves it elsewhere (404 here). */
@@ -58,6 +62,7 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       const deadlineMs = REQUEST_DEADLINE_MS - (performance.now() - arrived);
       return options.graphql.handle(req, res, raw, search, deadlineMs);
     }
+    if (pathname === DEV_TOKEN_PATH && options.devToken) return options.devToken(req, res);
     if (pathname === '/healthz' && req.method === 'GET') {
       const health = await checkHealth(options.redis, options.mongo);
       return sendJson(res, health.ok ? 200 : 503, health);

@@ -137,6 +137,12 @@ export type StockUpdate = {
   __typename?: 'StockUpdate';
   couponId: Scalars['ID']['output'];
   remaining: Scalars['Int']['output'];
+  /**
+   * The server's clock when it sent this update. A client counts down to startsAt or endsAt on the
+   * server's clock, not its own (phones are often minutes off): offset = serverTime - local time at
+   * receipt, taken from the update with the smallest round trip, and local time + offset is "now".
+   */
+  serverTime: Scalars['DateTime']['output'];
   status: CouponStatus;
   totalQuantity: Scalars['Int']['output'];
 };
@@ -144,11 +150,13 @@ export type StockUpdate = {
 export type Subscription = {
   __typename?: 'Subscription';
   /**
-   * Live stock of one coupon, over WebSocket (graphql-transport-ws) only; no token needed.
+   * Live stock and status of one coupon, over WebSocket (graphql-transport-ws) only; no token
+   * needed. A subscription sent as POST /graphql is refused with HTTP 400 and BAD_REQUEST.
    * First event: the current state, at once. Then an update after claims change the stock,
    * coalesced to at most one per 100 ms, always the newest value (never an older one after a
-   * newer one); the last one (remaining 0, SOLD_OUT) always arrives. The subscription stays open
-   * until the client or the server ends it.
+   * newer one); the last one (remaining 0, SOLD_OUT) always arrives. Status changes are pushed on
+   * time: ACTIVE within 1 s after startsAt, ENDED within 1 s after endsAt or endCoupon. After ENDED
+   * the server completes the subscription (an ended coupon's first event is also its last).
    * Unknown coupon: NOT_FOUND, and the subscription ends.
    */
   stockChanged: StockUpdate;
@@ -309,6 +317,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
 export type StockUpdateResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['StockUpdate'] = ResolversParentTypes['StockUpdate']> = {
   couponId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   remaining?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  serverTime?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['CouponStatus'], ParentType, ContextType>;
   totalQuantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };

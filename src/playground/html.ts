@@ -8,6 +8,8 @@ import { BOOT_SCRIPT_NAME, type Asset } from './assets';
 export interface PageSettings {
   defaultQuery: string;
   defaultHeaders: string;
+  /** Development only: the run's user and admin tokens. */
+  devTokens?: { user: string; admin: string };
 }
 
 /** Asset names in the order the page loads them. */

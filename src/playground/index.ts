@@ -21,6 +21,11 @@ export interface PlaygroundOptions {
   defaultHeaders?: string;
   /** Initial text of the query editor. */
   defaultQuery?: string;
+  /**
+   * Development only (the signing key was generated for this run): tokens the page offers in a
+   * switch above GraphiQL, sent when the headers editor names no Authorization. Never in production.
+   */
+  devTokens?: { user: string; admin: string };
 }
 
 /** Returns true when it has answered the request, false when the caller should. */
@@ -33,10 +38,14 @@ export const DEFAULT_HEADERS = `{
   "Authorization": "Bearer <token>"
 }`;
 
+/** In development the switch above GraphiQL supplies the token; headers typed here win. */
+export const DEV_HEADERS = `{}`;
+
 export const DEFAULT_QUERY = `# Coupon service playground
 #
 # 1. In Headers below, replace <token> with a JWT
-#    (createCoupon needs an admin token).
+#    (createCoupon needs an admin token). In development
+#    the bar above sends a user or admin token for you.
 # 2. Run CreateCoupon, then paste the id it returns
 #    in place of PASTE-COUPON-ID below.
 # 3. Ctrl/Cmd+Enter runs the operation under the cursor.
@@ -131,7 +140,8 @@ export function createPlaygroundHandler(opts: PlaygroundOptions): PlaygroundHand
   const page = Buffer.from(
     renderPage(assets, ASSET_DIR, {
       defaultQuery: opts.defaultQuery ?? DEFAULT_QUERY,
-      defaultHeaders: opts.defaultHeaders ?? DEFAULT_HEADERS,
+      defaultHeaders: opts.defaultHeaders ?? (opts.devTokens ? DEV_HEADERS : DEFAULT_HEADERS),
+      ...(opts.devTokens && { devTokens: opts.devTokens }),
     }),
     'utf8',
   );

@@ -4,6 +4,7 @@ import { DateTime } from './DateTime';
 import { Issuance } from './Issuance';
 import { Mutation } from './Mutation';
 import { Query } from './Query';
+import { StockUpdate } from './StockUpdate';
 import { Subscription } from './Subscription';
 
-export const resolvers: Resolvers = { DateTime, Query, Mutation, Subscription, Coupon, Issuance };
+export const resolvers: Resolvers = { DateTime, Query, Mutation, Subscription, Coupon, Issuance, StockUpdate };

@@ -18,13 +18,21 @@
  * subscribers watch, one read-only script call per coupon, and forwards it when its position is
  * newer than what it forwarded: whatever changed reaches every watcher within RECHECK_MS plus one
  * interval, whichever instance changed it and whether or not that instance is still there.
+ *
+ * Status by the clock: a coupon turns ACTIVE at `startsAt` and ENDED at `endsAt` with no claim and
+ * no stock change, so the same stock position can carry a later status. Snapshots are ordered by
+ * (epoch, version, phase), phase being SCHEDULED < ACTIVE/SOLD_OUT < ENDED. Each instance keeps one
+ * status timer per watched coupon (not per subscriber), armed for the coupon's next boundary; when
+ * it fires, the instance re-reads the coupon and forwards the new status. The recheck re-arms it
+ * and is the backstop when the read at the boundary fails. A subscriber handed ENDED is completed.
+ * When a coupon's definition changes (updateCoupon, endCoupon), call `statusMayHaveChanged`.
  */
 import type { Logger } from 'pino';
 import { notFound } from '../errors';
 import type { StockPublisher, StockSubscriber } from '../redis/pubsub';
 import { couponIdOfStockChannel, stockChannel } from '../redis/scripts';
 import { assertCouponId, type CouponCatalog } from './coupon-catalog';
-import { isNewerStock, type StockSnapshot } from './coupon-model';
+import { isNewerStock, type CouponDefinition, type CouponStatus, type StockSnapshot } from './coupon-model';
 import type { CouponReader } from './coupon-reader';
 import { LatestValueStream } from './latest-value-stream';
 
@@ -41,6 +49,37 @@ export const DELIVERY_SLICE = 200;
  * interval, a change nobody published reaches watchers within about 0.6 s (bound: 1 s).
  */
 export const RECHECK_MS = 500;
+
+/**
+ * A status timer fires this long after the boundary: the status is derived with `now < startsAt`
+ * and `now >= endsAt`, and Node may fire a timer a millisecond early.
+ */
+export const STATUS_TIMER_SLACK_MS = 5;
+
+/** setTimeout's longest delay (about 24.8 days); a later boundary is reached by re-arming. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** When the coupon's status next changes by the clock alone (ms since the epoch), or undefined. */
+export function nextStatusChange(definition: Pick<CouponDefinition, 'startsAt' | 'endsAt'>, now: number): number | undefined {
+  const startsAt = definition.startsAt.getTime();
+  if (now < startsAt) return startsAt;
+  const endsAt = definition.endsAt?.getTime();
+  if (endsAt !== undefined && now < endsAt) return endsAt;
+  return undefined;
+}
+
+/** The order in which the clock moves a coupon's status (SOLD_OUT and ACTIVE differ by stock, not time). */
+const PHASE: Record<CouponStatus, number> = { SCHEDULED: 0, ACTIVE: 1, SOLD_OUT: 1, ENDED: 2 };
+
+/**
+ * Whether `a` is a later state than `b`: a newer stock position, or the same position with a status
+ * the clock reaches later (SCHEDULED, then ACTIVE or SOLD_OUT, then ENDED).
+ */
+export function supersedes(a: StockSnapshot, b: StockPosition): boolean {
+  if (isNewerStock(a, b)) return true;
+  if (isNewerStock(b, a)) return false;
+  return PHASE[a.status] > (b.status === undefined ? -1 : PHASE[b.status]);
+}
 
 export interface StockFeedOptions {
   /** Minimum gap between two updates of one coupon, both when publishing and delivering. */
@@ -93,7 +132,7 @@ class KeyedThrottle {
   }
 }
 
-type StockPosition = Pick<StockSnapshot, 'epoch' | 'version'>;
+type StockPosition = Pick<StockSnapshot, 'epoch' | 'version'> & { status?: CouponStatus };
 
 /** Older than any stock position. */
 const NOTHING_YET: StockPosition = { epoch: 0, version: 0 };
@@ -107,6 +146,9 @@ interface Watched {
   pending?: StockSnapshot;
   /** A pass over the subscribers is under way; it hands each the newest `forwarded`. */
   delivering: boolean;
+  /** The status timer, and the boundary (ms since the epoch) it is armed for. */
+  statusTimer?: NodeJS.Timeout;
+  statusTimerAt?: number;
 }
 
 export class StockFeed {
@@ -145,6 +187,17 @@ export class StockFeed {
     if (!this.closed) this.publishThrottle.touch(couponId);
   }
 
+  /**
+   * The coupon's definition changed (updateCoupon, endCoupon): its status may be another now, and
+   * its status timer may be armed for the wrong moment. Publishes the current state to every
+   * instance and re-reads it here, which re-arms the timer. Call it once the catalog has the new
+   * definition; other instances' timers are re-armed by their recheck, once their catalog has it.
+   */
+  statusMayHaveChanged(couponId: string): void {
+    this.changed(couponId);
+    if (this.watched.has(couponId) && !this.stopped) void this.refresh(couponId, { level: 'warn', msg: 'stock refresh after a definition change failed' });
+  }
+
   /** Current state first, then coalesced updates, until the client leaves or the feed stops. */
   async watch(couponId: string): Promise<AsyncIterableIterator<StockSnapshot>> {
     assertCouponId(couponId);
@@ -164,8 +217,13 @@ export class StockFeed {
       const current = await this.reader.snapshot(coupon);
       watched.streams.set(stream, current);
       stream.push(current);
+      if (current.status === 'ENDED') {
+        stream.end();
+        return stream;
+      }
       // Newer than what the others have seen: they get it too, through the throttle.
       this.offer(couponId, watched, current);
+      this.armStatusTimer(couponId, watched, coupon);
     } catch (error) {
       stream.end();
       throw error;
@@ -182,7 +240,10 @@ export class StockFeed {
     this.stopped = true;
     clearInterval(this.recheckTimer);
     this.deliverThrottle.clear();
-    for (const entry of this.watched.values()) [...entry.streams.keys()].forEach((stream) => stream.end());
+    for (const entry of this.watched.values()) {
+      clearTimeout(entry.statusTimer);
+      [...entry.streams.keys()].forEach((stream) => stream.end());
+    }
     this.watched.clear();
     await this.flushPublishes();
   }
@@ -215,6 +276,7 @@ export class StockFeed {
     this.countSubscribers(-1);
     if (entry.streams.size > 0) return;
     this.watched.delete(couponId);
+    clearTimeout(entry.statusTimer);
     this.deliverThrottle.forget(couponId);
     if (!this.stopped) {
       this.subscriber.unsubscribe(stockChannel(couponId)).catch((error: Error) => this.logger.warn({ couponId, err: error.message }, 'stock unsubscribe failed'));
@@ -249,7 +311,7 @@ export class StockFeed {
   }
 
   private offer(couponId: string, entry: Watched, snapshot: StockSnapshot): void {
-    if (!isNewerStock(snapshot, entry.pending ?? entry.forwarded ?? NOTHING_YET)) return;
+    if (!supersedes(snapshot, entry.pending ?? entry.forwarded ?? NOTHING_YET)) return;
     entry.pending = snapshot;
     this.deliverThrottle.touch(couponId);
   }
@@ -281,9 +343,11 @@ export class StockFeed {
           return;
         }
         const [stream, position] = next.value;
-        if (!isNewerStock(snapshot, position)) continue;
+        if (!supersedes(snapshot, position)) continue;
         entry.streams.set(stream, snapshot);
         stream.push(snapshot);
+        // The last word on an ended coupon: the subscription completes after it.
+        if (snapshot.status === 'ENDED') stream.end();
       }
       setImmediate(slice);
     };
@@ -294,10 +358,36 @@ export class StockFeed {
     try {
       const coupon = await this.catalog.find(couponId);
       const entry = this.watched.get(couponId);
-      if (coupon && entry) this.offer(couponId, entry, await this.reader.snapshot(coupon));
+      if (!coupon || !entry) return;
+      const snapshot = await this.reader.snapshot(coupon);
+      // The watchers may have left, or the feed stopped, during the read.
+      if (this.watched.get(couponId) !== entry) return;
+      this.offer(couponId, entry, snapshot);
+      this.armStatusTimer(couponId, entry, coupon);
     } catch (error) {
       this.logger[failure.level]({ couponId, err: (error as Error).message }, failure.msg);
     }
+  }
+
+  /**
+   * One timer per watched coupon, for its next status boundary; re-armed only when the boundary
+   * moved (a changed definition) or the timer has fired. At the boundary the coupon is re-read and
+   * its new status forwarded like a stock change.
+   */
+  private armStatusTimer(couponId: string, entry: Watched, definition: CouponDefinition): void {
+    const now = Date.now();
+    const at = nextStatusChange(definition, now);
+    if (at === entry.statusTimerAt && (at === undefined || entry.statusTimer)) return;
+    clearTimeout(entry.statusTimer);
+    entry.statusTimer = undefined;
+    entry.statusTimerAt = at;
+    if (at === undefined || this.stopped) return;
+    const delay = Math.min(at - now + STATUS_TIMER_SLACK_MS, MAX_TIMER_MS);
+    entry.statusTimer = setTimeout(() => {
+      entry.statusTimer = undefined;
+      entry.statusTimerAt = undefined;
+      void this.refresh(couponId, { level: 'warn', msg: 'stock refresh at a status boundary failed; the recheck retries' });
+    }, delay).unref();
   }
 
   /** Reads each watched coupon's stock; offer() forwards it only when it is newer. */

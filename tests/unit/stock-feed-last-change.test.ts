@@ -22,7 +22,7 @@ class FakeSubscriber extends EventEmitter {
 function feedOn(stock: { version: number }, options: { intervalMs: number; recheckMs?: number }) {
   const published: StockSnapshot[] = [];
   const publisher = { publish: async (_channel: string, message: string) => void published.push(JSON.parse(message) as StockSnapshot) };
-  const catalog = { find: async () => ({ id: COUPON_ID }) as CouponDefinition } as unknown as CouponCatalog;
+  const catalog = { find: async () => ({ id: COUPON_ID, startsAt: new Date(0), endsAt: null }) as CouponDefinition } as unknown as CouponCatalog;
   const reader = {
     snapshot: async (): Promise<StockSnapshot> => ({
       couponId: COUPON_ID,

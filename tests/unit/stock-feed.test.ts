@@ -34,7 +34,7 @@ const nextTurns = async (turns: number) => {
 /** The throttle is not under test here: interval 0 hands each update on at once. */
 async function feedWithSubscribers() {
   const subscriber = new FakeSubscriber();
-  const catalog = { find: async () => ({ id: COUPON_ID }) as CouponDefinition } as unknown as CouponCatalog;
+  const catalog = { find: async () => ({ id: COUPON_ID, startsAt: new Date(0), endsAt: null }) as CouponDefinition } as unknown as CouponCatalog;
   const reader = { snapshot: async () => snapshotAt(1) } as unknown as CouponReader;
   const feed = new StockFeed({} as Redis, subscriber as unknown as Redis, catalog, reader, pino({ level: 'silent' }), { intervalMs: 0 });
   // The versions each subscriber was handed, in order.
