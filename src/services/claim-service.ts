@@ -80,7 +80,7 @@ export async function guardedClaim(
 }
 
 export function toIssuance(couponId: string, userId: string, winner: WinnerEntry): IssuanceRecord {
-  return { id: winner.issuanceId, couponId, userId, sequence: winner.sequence, issuedAt: new Date(winner.issuedAtMs) };
+  return { id: winner.issuanceId, couponId, userId, sequence: winner.sequence, issuedAt: new Date(winner.issuedAtMs), status: 'ACTIVE' };
 }
 
 export class ClaimService {

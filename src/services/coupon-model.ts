@@ -9,6 +9,8 @@ export interface CouponDefinition {
   totalQuantity: number;
   startsAt: Date;
   endsAt: Date | null;
+  /** Issuances can be redeemed until then; null = no limit. */
+  redeemBy: Date | null;
 }
 
 export type CouponStatus = 'SCHEDULED' | 'ACTIVE' | 'SOLD_OUT' | 'ENDED';
@@ -25,7 +27,13 @@ export interface IssuanceRecord {
   userId: string;
   sequence: number;
   issuedAt: Date;
+  status: IssuanceStatus;
+  redeemedAt?: Date | null;
+  orderId?: string | null;
+  cancelledAt?: Date | null;
 }
+
+export type IssuanceStatus = 'ACTIVE' | 'REDEEMED' | 'CANCELLED';
 
 export interface StockSnapshot {
   couponId: string;

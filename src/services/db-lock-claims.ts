@@ -147,9 +147,9 @@ export class DbLockClaims implements ClaimPort {
     // value under contention; the unique index catches that and the next free sequence is used.)
     let sequence = Math.min(taken.issuedCount ?? 1, coupon.totalQuantity);
     for (let attempt = 1; attempt <= MAX_INSERT_ATTEMPTS; attempt++) {
-      const issuance: IssuanceRecord = { id: new Types.ObjectId().toHexString(), couponId: coupon.id, userId, sequence, issuedAt: now };
+      const issuance: IssuanceRecord = { id: new Types.ObjectId().toHexString(), couponId: coupon.id, userId, sequence, issuedAt: now, status: 'ACTIVE' };
       try {
-        await this.models.Issuance.insertOne({ _id: new Types.ObjectId(issuance.id), couponId: _id, userId, sequence, issuedAt: now });
+        await this.models.Issuance.insertOne({ _id: new Types.ObjectId(issuance.id), couponId: _id, userId, sequence, issuedAt: now, status: 'ACTIVE' });
         return { status: 'ISSUED', issuance, remaining };
       } catch (error) {
         const index = violatedIndex(error);
