@@ -17,6 +17,7 @@ import { buildServices } from './composition/services';
 import type { Config } from './config';
 import { buildContext, type Services } from './context';
 import { clientAddressOf } from './http/client-address';
+import { createIssuancesCsvHandler } from './http/issuances-csv';
 import { REQUEST_LIMITS } from './http/request-limits';
 import { attachSubscriptions } from './http/subscriptions';
 import type { Metrics } from './metrics';
@@ -82,6 +83,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       metrics,
       readMetrics: settings.readMetrics,
       logger,
+      issuancesCsv: createIssuancesCsvHandler(services, logger),
     }),
   );
 

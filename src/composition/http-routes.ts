@@ -1,6 +1,6 @@
 /**
  * The HTTP routes of the one port: the playground, POST /graphql behind admission control,
- * GET /healthz and GET /metrics. Anything else is 404.
+ * GET /healthz, GET /metrics and GET /admin/coupons/{id}/issuances.csv. Anything else is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
@@ -28,7 +28,11 @@ export interface RouteOptions {
   /** What GET /metrics serves; by default this instance's registry. */
   readMetrics?: () => Promise<string>;
   logger: Logger;
+  /** GET /admin/coupons/{id}/issuances.csv (src/http/issuances-csv.ts). */
+  issuancesCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
 }
+
+const ISSUANCES_CSV = /^\/admin\/coupons\/([^/]+)\/issuances\.csv$/;
 
 export function createRoutes(options: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { admission, metrics, logger } = options;
@@ -62,6 +66,8 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       return void res.end(body);
     }
+    const csv = req.method === 'GET' && options.issuancesCsv ? ISSUANCES_CSV.exec(pathname) : null;
+    if (csv) return options.issuancesCsv!(req, res, csv[1]!);
     sendJson(res, 404, { error: 'not found' });
   };
 

@@ -5,7 +5,12 @@
 import type { Logger } from 'pino';
 import type { Services } from '../context';
 import { createMetrics, type Metrics } from '../metrics';
+import { AuditLog } from '../services/audit-log';
 import { Authenticator } from '../services/auth';
+import { CouponAdmin } from '../services/coupon-admin';
+import { CouponChanges } from '../services/coupon-changes';
+import { CouponDirectory } from '../services/coupon-directory';
+import { IssuanceLifecycle } from '../services/issuance-lifecycle';
 import { ClaimService, type ClaimServiceOptions } from '../services/claim-service';
 import { CouponCatalog } from '../services/coupon-catalog';
 import { CouponGate } from '../services/coupon-gate';
@@ -89,12 +94,32 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     pendingGraceMs: Math.max(settings.requestTimeoutMs * 2, 3000),
     onRepair: (kind, count) => metrics.repairs.inc({ kind }, count),
   });
+  // Coupon changes reach every instance: a changed definition or a returned unit ends the
+  // sold-out shortcut and is shown to watchers (the stock feed publishes the new figures).
+  const changes = new CouponChanges(publisher, subscriber, catalog, models, logger);
+  catalog.on('changed', (couponId) => {
+    soldOut.forget(couponId);
+    stockFeed.changed(couponId);
+  });
+  changes.onChange(({ couponId }) => soldOut.forget(couponId));
+  const audit = new AuditLog(models, logger);
+  const redisGate = dbLockStock ? undefined : gate;
+  const lifecycle = new IssuanceLifecycle(models, catalog, redisGate, audit, {
+    onReturned: async (couponId) => {
+      stockFeed.changed(couponId);
+      await changes.announce({ couponId, definition: false });
+    },
+  }, logger);
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,
     claims: dbLockClaims ?? claims,
     reader,
     stockFeed,
+    admin: new CouponAdmin(catalog, redisGate, changes, models, audit, logger),
+    lifecycle,
+    directory: new CouponDirectory(models, catalog, reader),
+    audit,
   };
 
   return {
@@ -105,12 +130,13 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     reconciler,
     dbLockClaims,
     startBackground: () => {
+      changes.start().catch((error: Error) => logger.error({ err: error.message }, 'could not subscribe to coupon changes; definitions are re-validated every 500 ms'));
       if (dbLockClaims) return dbLockClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), changes.stop()]);
       await dbLockClaims?.stop();
     },
   };

@@ -31,6 +31,11 @@ export interface IssuanceRecord {
   redeemedAt?: Date | null;
   orderId?: string | null;
   cancelledAt?: Date | null;
+  /**
+   * Built from the claim state (a Redis winner entry, the sold-out memory), which knows who won
+   * but not what became of it since: status and the lifecycle fields are read from MongoDB when asked for.
+   */
+  lifecycleUnknown?: true;
 }
 
 export type IssuanceStatus = 'ACTIVE' | 'REDEEMED' | 'CANCELLED';

@@ -107,7 +107,7 @@ export class SoldOutMemory {
     // Fewer than the stock: a winner's write is still in flight (or was lost and will be
     // revoked, returning its unit). Not settled; a later SOLD_OUT tries again.
     if (docs.length < coupon.totalQuantity || this.settled.has(coupon.id)) return;
-    const winners = new Map(docs.map((doc) => [doc.userId, toIssuanceRecord(doc)]));
+    const winners = new Map(docs.map((doc) => [doc.userId, { ...toIssuanceRecord(doc), lifecycleUnknown: true as const }]));
     this.settled.set(coupon.id, { coupon, winners, usedAt: this.clock() });
     this.winnerCount += winners.size;
   }
