@@ -15,7 +15,7 @@ import type { GraphQLContext } from '../context';
 import { failedDependency, toClientError } from '../errors';
 import { CompiledOperations } from '../http/compiled-operations';
 import { createGraphQLHandler } from '../http/graphql-handler';
-import { requestLimits } from '../http/request-limits';
+import { publicCostRule, requestLimits } from '../http/request-limits';
 import { logRequestFailures, requestLoggingPlugin } from '../http/request-logging';
 import type { Metrics } from '../metrics';
 import { resolvers } from '../resolvers';
@@ -87,5 +87,6 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
       onAnswered: (path) => metrics.graphqlRequests.inc({ path }),
     },
   });
-  return { schema, apollo, validationRules: limits.validationRules ?? [], handle };
+  // Subscriptions (public, over WebSocket) are held to the everyone-bound of the cost limit.
+  return { schema, apollo, validationRules: [...(limits.validationRules ?? []), publicCostRule], handle };
 }
