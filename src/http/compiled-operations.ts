@@ -14,7 +14,7 @@
  * callback format, persisted queries, non-object variables, and any request-level error (invalid
  * variables), so clients see one behaviour whichever path answered.
  */
-import { hasPageArguments } from './request-limits';
+import { hasPageArguments, operationCost, REQUEST_LIMITS } from './request-limits';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
@@ -48,11 +48,11 @@ export class CompiledOperations {
    */
   learn(source: string, operationName: string | undefined, document: DocumentNode, operation: OperationDefinitionNode): void {
     if (operation.operation === OperationTypeNode.SUBSCRIPTION) return;
-    // Its cost limit depends on the viewer and the variables: checked by Apollo on every request.
-    if (hasPageArguments(document)) return;
     if (!operation.selectionSet.selections.every((s) => s.kind === Kind.FIELD && !s.name.value.startsWith('__'))) return;
     const key = keyOf(source, operationName);
     if (this.cache.has(key)) return;
+    // Its cost limit depends on the viewer and the variables: checked by Apollo on every request.
+    if (hasPageArguments(document) || operationCost(this.schema, document, operation) > REQUEST_LIMITS.maxCost) return;
     if (!this.seenOnce.delete(key)) {
       this.seenOnce.set(key, true);
       return;
