@@ -47,7 +47,7 @@ async function main() {
         status: 'ACTIVE',
       }));
       await issuances.insertMany(docs, { ordered: true });
-      if ((from / BATCH) % 10 === 0) process.stdout.write(`inserted ${from + docs.length} (${((performance.now() - insertStarted) / 1000).toFixed(0)} s)\r`);
+      console.log(`inserted ${from + docs.length} (${((performance.now() - insertStarted) / 1000).toFixed(1)} s)`);
     }
     const insertS = (performance.now() - insertStarted) / 1000;
     const before = memory(service.pid);

@@ -283,7 +283,7 @@ export type Query = {
   coupon?: Maybe<Coupon>;
   /**
    * Admin only. Every issuance of a coupon (CANCELLED ones included, with their status), in
-   * sequence order (a cancelled issuance before the live one that reuses its sequence); first 1..1000.
+   * sequence order (a cancelled issuance after the live one that reuses its sequence); first 1..1000.
    * Cursors are opaque. For a whole coupon at once, GET /admin/coupons/{id}/issuances.csv streams the same rows.
    * Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT (first out of range, malformed id or cursor), NOT_FOUND (unknown coupon).
    */

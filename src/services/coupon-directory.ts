@@ -15,6 +15,8 @@ export const COUPON_PAGE_MAX = 100;
 export const ISSUANCE_PAGE_MAX = 1000;
 /** With a status of ACTIVE or SOLD_OUT (known only from Redis), at most this many coupons are read per page asked for. */
 const STATUS_SCAN_FACTOR = 5;
+/** The order of one_live_per_sequence after couponId: live first (no cancelKey), then cancelled ones by id. */
+const ISSUANCE_ORDER = { sequence: 1, cancelKey: 1 } as const;
 
 export class CouponDirectory {
   constructor(
@@ -62,20 +64,27 @@ export class CouponDirectory {
     };
   }
 
-  /** A coupon's issuances in sequence order, cancelled ones included (before the live one reusing their sequence). */
+  /**
+   * A coupon's issuances in sequence order, cancelled ones included, after the live one that reuses
+   * their sequence. Sorted by (sequence, cancelKey), the unique index one_live_per_sequence, so a
+   * page and the export are index-ordered reads however large the coupon (no in-memory sort).
+   */
   async issuances(couponId: string, first: number | null | undefined, after: string | null | undefined): Promise<Page<IssuanceRecord>> {
     const size = pageSize(first, ISSUANCE_PAGE_MAX, 100);
     await this.assertCoupon(couponId);
     const filter: Record<string, unknown> = { couponId: new Types.ObjectId(couponId) };
     if (after) {
-      const [sequence, id] = decodeCursor(after, 'i');
+      // The cursor names the last sequence and whether its issuance was live ('-') or the
+      // cancelled one with that id (a cancelled issuance's cancelKey is its own id).
+      const [sequence, live] = decodeCursor(after, 'i');
       const seq = Number(sequence);
-      if (!Number.isInteger(seq)) throw badUserInput('after is not a cursor of this list', 'after');
-      filter.$or = [{ sequence: { $gt: seq } }, { sequence: seq, _id: { $gt: new Types.ObjectId(id) } }];
+      if (!Number.isInteger(seq) || live === undefined) throw badUserInput('after is not a cursor of this list', 'after');
+      const laterHere = live === '-' ? { cancelKey: { $ne: null } } : { cancelKey: { $gt: new Types.ObjectId(decodeCursor(after, 'i').at(-1)) } };
+      filter.$or = [{ sequence: { $gt: seq } }, { sequence: seq, ...laterHere }];
     }
-    const docs = await this.models.Issuance.find(filter).sort({ sequence: 1, _id: 1 }).limit(size + 1).lean();
+    const docs = await this.models.Issuance.find(filter).sort(ISSUANCE_ORDER).limit(size + 1).lean();
     const nodes = docs.slice(0, size).map(toIssuanceRecord);
-    const cursorOf = (node: IssuanceRecord) => encodeCursor('i', node.sequence, node.id);
+    const cursorOf = (node: IssuanceRecord) => encodeCursor('i', node.sequence, node.status === 'CANCELLED' ? 'x' : '-', node.id);
     return {
       edges: nodes.map((node) => ({ cursor: cursorOf(node), node })),
       pageInfo: { hasNextPage: docs.length > size, endCursor: nodes.length ? cursorOf(nodes.at(-1)!) : null },
@@ -86,7 +95,7 @@ export class CouponDirectory {
   async allIssuances(couponId: string): Promise<Cursor<IssuanceDocument>> {
     await this.assertCoupon(couponId);
     return this.models.Issuance.find({ couponId: new Types.ObjectId(couponId) })
-      .sort({ sequence: 1, _id: 1 })
+      .sort(ISSUANCE_ORDER)
       .lean()
       .cursor({ batchSize: 1000 }) as unknown as Cursor<IssuanceDocument>;
   }

@@ -107,9 +107,11 @@ describe('admin pages', () => {
     dataOf(await gql(one.url, CANCEL, { issuanceId: won[1].id }, admin));
     await claimIssuance(one.url, couponId, userToken('l-4'));
     const page = dataOf(await gql(one.url, COUPON_ISSUANCES, { couponId, first: 2 }, admin)).couponIssuances;
+    const middle = dataOf(await gql(one.url, COUPON_ISSUANCES, { couponId, first: 1, after: page.pageInfo.endCursor }, admin)).couponIssuances;
+    expect(middle.edges.map((e: any) => e.node.userId)).toEqual(['l-2']);
     const rest = dataOf(await gql(one.url, COUPON_ISSUANCES, { couponId, first: 1000, after: page.pageInfo.endCursor }, admin)).couponIssuances;
     const rows = [...page.edges, ...rest.edges].map((e: any) => [e.node.sequence, e.node.userId, e.node.status]);
-    expect(rows).toEqual([[1, 'l-1', 'ACTIVE'], [2, 'l-2', 'CANCELLED'], [2, 'l-4', 'ACTIVE'], [3, 'l-3', 'ACTIVE']]);
+    expect(rows).toEqual([[1, 'l-1', 'ACTIVE'], [2, 'l-4', 'ACTIVE'], [2, 'l-2', 'CANCELLED'], [3, 'l-3', 'ACTIVE']]);
     expect(rest.pageInfo.hasNextPage).toBe(false);
     expect(errorCode(await gql(one.url, COUPON_ISSUANCES, { couponId, first: 1001 }, admin))).toBe('BAD_USER_INPUT');
   });
