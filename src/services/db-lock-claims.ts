@@ -13,7 +13,7 @@ import { Types, type mongo } from 'mongoose';
 import type { Logger } from 'pino';
 import { notFound, serviceUnavailable } from '../errors';
 import type { ClaimPort } from '../context';
-import type { Models } from '../mongo/models';
+import { LIVE, type Models } from '../mongo/models';
 import type { StockReply } from '../redis/scripts';
 import { guardedClaim, type ClaimOutcome, type ClaimServiceOptions } from './claim-service';
 import type { CouponCatalog } from './coupon-catalog';
@@ -33,8 +33,8 @@ interface CounterFields {
 function violatedIndex(error: unknown): 'one_per_user' | 'one_per_sequence' | undefined {
   if (!isDuplicateKey(error)) return undefined;
   const e = error as { keyPattern?: Record<string, unknown>; message?: string };
-  if (e.keyPattern?.userId || /one_per_user/.test(e.message ?? '')) return 'one_per_user';
-  if (e.keyPattern?.sequence || /one_per_sequence/.test(e.message ?? '')) return 'one_per_sequence';
+  if (e.keyPattern?.userId || /one_(live_)?per_user/.test(e.message ?? '')) return 'one_per_user';
+  if (e.keyPattern?.sequence || /one_(live_)?per_sequence/.test(e.message ?? '')) return 'one_per_sequence';
   return undefined;
 }
 
@@ -100,7 +100,7 @@ export class DbLockClaims implements ClaimPort {
       const _id = new Types.ObjectId(coupon.id);
       const [doc, held] = await Promise.all([
         this.counters().findOne({ _id }, { projection: { issuedCount: 1, stockVersion: 1 } }),
-        this.models.Issuance.countDocuments({ couponId: _id }),
+        this.models.Issuance.countDocuments({ couponId: _id, ...LIVE }),
       ]);
       const version = doc?.stockVersion ?? 0;
       if ((doc?.issuedCount ?? 0) === held) {
@@ -174,7 +174,7 @@ export class DbLockClaims implements ClaimPort {
   }
 
   private async heldBy(coupon: CouponDefinition, userId: string): Promise<IssuanceRecord | null> {
-    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId }).lean();
+    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId, ...LIVE }).lean();
     return doc ? toIssuanceRecord(doc) : null;
   }
 
@@ -189,7 +189,7 @@ export class DbLockClaims implements ClaimPort {
 
   /** The lowest sequence in 1..totalQuantity no issuance holds (a rare path: after a collision). */
   private async firstFreeSequence(coupon: CouponDefinition): Promise<number | undefined> {
-    const docs = await this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id) }).select({ sequence: 1 }).sort({ sequence: 1 }).lean();
+    const docs = await this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id), ...LIVE }).select({ sequence: 1 }).sort({ sequence: 1 }).lean();
     let expected = 1;
     for (const { sequence } of docs) {
       if (sequence > expected) break;
