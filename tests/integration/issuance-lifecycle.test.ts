@@ -3,6 +3,7 @@ import { gql, COUPON, createCoupon, errorCode, MY_ISSUANCES } from '../support/g
 import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
 import { CANCEL, claimIssuance, dataOf, REDEEM, UPDATE, END } from '../support/admin';
 import type { RunningService } from '../../src/service';
+import { watchStock, wsClient } from '../support/subscriptions';
 
 let stack: Stack;
 let one: RunningService;
@@ -116,6 +117,26 @@ describe('cancel', () => {
     expect(answer!.status).toBe('ISSUED');
     // The cancelled winner is not remembered as a winner anywhere.
     expect((await claimIssuance(one.url, couponId, winner)).status).toBe('SOLD_OUT');
+  });
+
+  test('watchers on another instance see the returned unit within 1 s, and a raised totalQuantity too', async () => {
+    const couponId = await createCoupon(one.url, admin, { name: 'Watched', totalQuantity: 2 });
+    const issued = [];
+    for (const user of ['w-1', 'w-2']) issued.push((await claimIssuance(one.url, couponId, userToken(user))).issuance);
+    const client = wsClient(two.url);
+    try {
+      const watcher = watchStock(client, couponId);
+      await watcher.until((e) => e.remaining === 0 && e.status === 'SOLD_OUT');
+      dataOf(await gql(one.url, CANCEL, { issuanceId: issued[0].id }, userToken('w-1')));
+      const cancelledAt = performance.now();
+      await watcher.until((e) => e.remaining === 1 && e.status === 'ACTIVE', 1000);
+      const seenMs = performance.now() - cancelledAt;
+      dataOf(await gql(one.url, UPDATE, { id: couponId, input: { totalQuantity: 5 } }, admin));
+      await watcher.until((e) => e.remaining === 4 && e.totalQuantity === 5, 1000);
+      console.log(`a cancelled unit reached a watcher on another instance after ${seenMs.toFixed(0)} ms`);
+    } finally {
+      await client.dispose();
+    }
   });
 
   test('a returned unit is won by exactly one of the claimers racing for it on two instances', async () => {
