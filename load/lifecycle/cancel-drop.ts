@@ -3,7 +3,7 @@
  * same run on the same service: how long until every returned unit is won again, and what the
  * cancels cost the claims' latency.
  *
- *   npx tsx load/lifecycle/cancel-drop.ts [--total 500] [--users 1500] [--concurrency 64]
+ *   npm run bench:cancel-drop -- [--total 500] [--users 1500] [--concurrency 64]
  *
  * Each drop: `users` distinct users claim once through `concurrency` keep-alive connections;
  * in the second drop every 20th winner cancels the moment it hears ISSUED. Then newcomers keep

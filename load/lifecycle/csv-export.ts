@@ -1,7 +1,7 @@
 /**
  * The CSV export of a large coupon: time and the service's peak memory.
  *
- *   npx tsx load/lifecycle/csv-export.ts [--count 1000000] [--batch 10000]
+ *   npm run bench:csv-export -- [--count 1000000] [--batch 10000]
  *
  * The service runs as its own process on fresh embedded servers; `count` issuances of one coupon
  * are inserted straight into MongoDB with insertMany (the claim path would take hours on the
