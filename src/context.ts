@@ -5,10 +5,14 @@
  */
 import type { GraphQLError } from 'graphql';
 import { forbidden, unauthenticated } from './errors';
+import type { AuditLog } from './services/audit-log';
 import type { Authenticator, Viewer } from './services/auth';
 import type { ClaimOutcome } from './services/claim-service';
+import type { CouponAdmin } from './services/coupon-admin';
 import type { CouponCatalog } from './services/coupon-catalog';
+import type { CouponDirectory } from './services/coupon-directory';
 import type { CouponReader } from './services/coupon-reader';
+import type { IssuanceLifecycle } from './services/issuance-lifecycle';
 import type { StockFeed } from './services/stock-feed';
 
 /**
@@ -25,6 +29,13 @@ export interface Services {
   claims: ClaimPort;
   reader: CouponReader;
   stockFeed: StockFeed;
+  /** updateCoupon, endCoupon. */
+  admin: CouponAdmin;
+  /** redeemIssuance, cancelIssuance. */
+  lifecycle: IssuanceLifecycle;
+  /** The admin pages of coupons and issuances, and the CSV export's stream. */
+  directory: CouponDirectory;
+  audit: AuditLog;
 }
 
 export interface GraphQLContext {

@@ -12,6 +12,8 @@ export const ErrorCode = {
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   RATE_LIMITED: 'RATE_LIMITED',
   BAD_REQUEST: 'BAD_REQUEST',
+  ISSUANCE_NOT_ACTIVE: 'ISSUANCE_NOT_ACTIVE',
+  ISSUANCE_EXPIRED: 'ISSUANCE_EXPIRED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -26,6 +28,8 @@ export const badUserInput = (message: string, field?: string) =>
 export const notFound = (what: string) => coded(ErrorCode.NOT_FOUND, `${what} not found`);
 export const serviceUnavailable = (message = 'the service is temporarily unavailable, please retry') =>
   coded(ErrorCode.SERVICE_UNAVAILABLE, message);
+export const issuanceNotActive = (message: string) => coded(ErrorCode.ISSUANCE_NOT_ACTIVE, message);
+export const issuanceExpired = () => coded(ErrorCode.ISSUANCE_EXPIRED, "the coupon's redeemBy has passed");
 export const rateLimited = (retryAfterMs: number) =>
   coded(ErrorCode.RATE_LIMITED, 'too many claims, slow down', { retryAfterMs });
 

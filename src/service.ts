@@ -17,6 +17,7 @@ import { attachWebSocket } from './composition/websocket';
 import type { Config, RedisTarget } from './config';
 import { buildContext, type Services } from './context';
 import { clientAddressOf } from './http/client-address';
+import { createIssuancesCsvHandler } from './http/issuances-csv';
 import { closeNow, createMetricsServer, listenOn, sharedRender, type MetricsSource } from './http/metrics-endpoint';
 import type { Metrics } from './metrics';
 import type { Models } from './mongo/models';
@@ -103,6 +104,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       mongo: connections.mongo,
       metrics: metricsElsewhere ? undefined : metricsSource,
       logger,
+      issuancesCsv: createIssuancesCsvHandler(services, logger),
     }),
   );
 

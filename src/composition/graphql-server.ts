@@ -15,7 +15,7 @@ import type { GraphQLContext } from '../context';
 import { failedDependency, toClientError } from '../errors';
 import { CompiledOperations } from '../http/compiled-operations';
 import { createGraphQLHandler, receiveBody } from '../http/graphql-handler';
-import { requestLimits } from '../http/request-limits';
+import { publicCostRule, requestLimits } from '../http/request-limits';
 import { logRequestFailures, requestLoggingPlugin } from '../http/request-logging';
 import { subscriptionsOverHttpRefused } from '../http/subscriptions-over-http';
 import type { Metrics } from '../metrics';
@@ -97,5 +97,12 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
     },
   });
   const limitsOfBody = { maxBytes: MAX_BODY_BYTES, timeoutMs: BODY_READ_TIMEOUT_MS };
-  return { schema, apollo, validationRules: limits.validationRules ?? [], handle, receiveBody: (req, res) => receiveBody(req, res, limitsOfBody) };
+  // Subscriptions (public, over WebSocket) are held to the everyone-bound of the cost limit.
+  return {
+    schema,
+    apollo,
+    validationRules: [...(limits.validationRules ?? []), publicCostRule],
+    handle,
+    receiveBody: (req, res) => receiveBody(req, res, limitsOfBody),
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * The HTTP routes of the main port: the playground and the drop page, POST /graphql behind
- * admission control, GET /healthz, GET /metrics (unless METRICS_PORT serves it), and in
- * development POST /dev/token. Anything else is 404.
+ * admission control, GET /healthz, GET /metrics (unless METRICS_PORT serves it),
+ * GET /admin/coupons/{id}/issuances.csv, and in development POST /dev/token. Anything else is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Connection } from 'mongoose';
@@ -31,7 +31,11 @@ export interface RouteOptions {
   /** What GET /metrics serves; unset when METRICS_PORT serves it elsewhere (404 here). */
   metrics?: MetricsSource;
   logger: Logger;
+  /** GET /admin/coupons/{id}/issuances.csv (src/http/issuances-csv.ts). */
+  issuancesCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
 }
+
+const ISSUANCES_CSV = /^\/admin\/coupons\/([^/]+)\/issuances\.csv$/;
 
 function atCapacity(res: ServerResponse): void {
   const unavailable = serviceUnavailable('the service is at capacity, please retry');
@@ -69,6 +73,8 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
     }
     // Outside admission control, so it must stay cheap: renders are shared (metrics-endpoint.ts).
     if (metrics && pathname === '/metrics' && req.method === 'GET') return answerMetrics(res, metrics);
+    const csv = req.method === 'GET' && options.issuancesCsv ? ISSUANCES_CSV.exec(pathname) : null;
+    if (csv) return options.issuancesCsv!(req, res, csv[1]!);
     sendJson(res, 404, { error: 'not found' });
   };
 

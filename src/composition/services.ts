@@ -7,7 +7,12 @@ import type { Services } from '../context';
 import { watchHealth } from '../http/health';
 import { createMetrics, type Metrics } from '../metrics';
 import { stockPublisher, stockSubscriber } from '../redis/pubsub';
+import { AuditLog } from '../services/audit-log';
 import { Authenticator } from '../services/auth';
+import { CouponAdmin } from '../services/coupon-admin';
+import { CouponChanges } from '../services/coupon-changes';
+import { CouponDirectory } from '../services/coupon-directory';
+import { IssuanceLifecycle } from '../services/issuance-lifecycle';
 import { ClaimService, type ClaimServiceOptions } from '../services/claim-service';
 import { CouponCatalog } from '../services/coupon-catalog';
 import { CouponGate } from '../services/coupon-gate';
@@ -97,12 +102,32 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       metrics.oldestPendingSeconds.set(oldestPendingMs / 1000);
     },
   });
+  // Coupon changes reach every instance: a changed definition or a returned unit ends the
+  // sold-out shortcut and is shown to watchers (the stock feed publishes the new figures).
+  const changes = new CouponChanges(publisher, subscriber, catalog, models, logger);
+  catalog.on('changed', (couponId) => {
+    soldOut.forget(couponId);
+    stockFeed.changed(couponId);
+  });
+  changes.onChange(({ couponId }) => soldOut.forget(couponId));
+  const audit = new AuditLog(models, logger);
+  const redisGate = dbStock ? undefined : gate;
+  const lifecycle = new IssuanceLifecycle(models, catalog, redisGate, audit, {
+    onReturned: async (couponId) => {
+      stockFeed.changed(couponId);
+      await changes.announce({ couponId, definition: false });
+    },
+  }, logger);
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,
     claims: dbClaims ?? claims,
     reader,
     stockFeed,
+    admin: new CouponAdmin(catalog, redisGate, changes, models, audit, logger),
+    lifecycle,
+    directory: new CouponDirectory(models, catalog, reader),
+    audit,
   };
 
   let stopHealthWatch: (() => Promise<void>) | undefined;
@@ -119,12 +144,13 @@ export function buildServices(settings: ServiceSettings, connections: Connection
         metrics.dependencyUp.set({ dependency: 'redis' }, health.redis === 'up' ? 1 : 0);
         metrics.dependencyUp.set({ dependency: 'mongodb' }, health.mongodb === 'up' ? 1 : 0);
       });
+      changes.start().catch((error: Error) => logger.error({ err: error.message }, 'could not subscribe to coupon changes; definitions are re-validated every 500 ms'));
       if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop(), stopHealthWatch?.()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), changes.stop(), stopHealthWatch?.()]);
       await dbClaims?.stop();
     },
   };

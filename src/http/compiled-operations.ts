@@ -14,6 +14,7 @@
  * callback format, persisted queries, non-object variables, and any request-level error (invalid
  * variables), so clients see one behaviour whichever path answered.
  */
+import { hasPageArguments, operationCost, REQUEST_LIMITS } from './request-limits';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { BREAK, Kind, OperationTypeNode, visit, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
@@ -51,6 +52,8 @@ export class CompiledOperations {
     if (hasProtoAlias(document)) return;
     const key = keyOf(source, operationName);
     if (this.cache.has(key)) return;
+    // Its cost limit depends on the viewer and the variables: checked by Apollo on every request.
+    if (hasPageArguments(document) || operationCost(this.schema, document, operation) > REQUEST_LIMITS.maxCost) return;
     if (!this.seenOnce.delete(key)) {
       this.seenOnce.set(key, true);
       return;

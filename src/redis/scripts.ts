@@ -170,6 +170,49 @@ export const inspectArgs = (keys: CouponKeys) => [keys.meta, keys.winners, keys.
 export const forgetArgs = (keys: CouponKeys, seen: Pick<GateInspection, 'epoch' | 'version'>) =>
   [keys.meta, keys.winners, keys.pending, keys.free, seen.epoch, seen.version] as const;
 
+/** A coupon's definition as the claim state holds it, and how updates to it went. */
+export type DefineMode = 'admin' | 'repair';
+export type DefineOutcome = 'updated' | 'not-loaded' | 'below-taken' | 'held';
+
+export const defineArgs = (
+  keys: CouponKeys,
+  coupon: { totalQuantity: number; startsAt: Date; endsAt?: Date | null },
+  holdMs: number,
+  mode: DefineMode,
+) => [keys.meta, keys.free, coupon.totalQuantity, coupon.startsAt.getTime(), coupon.endsAt ? coupon.endsAt.getTime() : 0, holdMs, mode] as const;
+
+export function parseDefineReply(reply: unknown): DefineOutcome {
+  switch (reply) {
+    case 1:
+      return 'updated';
+    case 0:
+      return 'not-loaded';
+    case -1:
+      return 'below-taken';
+    case -2:
+      return 'held';
+    default:
+      throw new ScriptReplyError(`define reply ${JSON.stringify(reply)}`);
+  }
+}
+
+/** The definition fields of meta, for the reconciler's comparison with MongoDB. */
+export interface MetaDefinition {
+  total: number;
+  startsAt: number;
+  endsAt: number;
+}
+
+export function parseMetaDefinition(reply: Array<string | null>): MetaDefinition | null {
+  const [total, startsAt, endsAt, seq] = reply;
+  // Without seq the meta is not a loaded state (see load-4.lua).
+  if (total == null || startsAt == null || endsAt == null || (reply.length > 3 && seq == null)) return null;
+  return { total: Number(total), startsAt: Number(startsAt), endsAt: Number(endsAt) };
+}
+
+export const cancelArgs = (keys: CouponKeys, userId: string, issuanceId: string, sequence: number) =>
+  [keys.meta, keys.winners, keys.pending, keys.free, userId, issuanceId, sequence] as const;
+
 type Arg = string | number;
 
 declare module 'ioredis' {
@@ -182,6 +225,8 @@ declare module 'ioredis' {
     couponInspect(...args: readonly Arg[]): Result<unknown, Context>;
     couponForget(...args: readonly Arg[]): Result<number, Context>;
     couponConfirm(...args: readonly Arg[]): Result<number, Context>;
+    couponDefine(...args: readonly Arg[]): Result<unknown, Context>;
+    couponCancel(...args: readonly Arg[]): Result<number, Context>;
   }
 }
 
@@ -194,6 +239,8 @@ const SCRIPTS = {
   couponInspect: 'inspect-4.lua',
   couponForget: 'forget-4.lua',
   couponConfirm: 'confirm-2.lua',
+  couponDefine: 'define-2.lua',
+  couponCancel: 'cancel-4.lua',
 } as const;
 
 const luaDir = path.join(__dirname, 'lua');

@@ -79,8 +79,11 @@ export async function guardedClaim(
   }
 }
 
-export function toIssuance(couponId: string, userId: string, winner: WinnerEntry): IssuanceRecord {
-  return { id: winner.issuanceId, couponId, userId, sequence: winner.sequence, issuedAt: new Date(winner.issuedAtMs) };
+/** A win as Redis holds it: new wins are ACTIVE; for earlier ones (`earlier`), MongoDB knows what became of it. */
+export function toIssuance(couponId: string, userId: string, winner: WinnerEntry, earlier = false): IssuanceRecord {
+  const record: IssuanceRecord = { id: winner.issuanceId, couponId, userId, sequence: winner.sequence, issuedAt: new Date(winner.issuedAtMs), status: 'ACTIVE' };
+  if (earlier) record.lifecycleUnknown = true;
+  return record;
 }
 
 export class ClaimService {
@@ -154,14 +157,14 @@ export class ClaimService {
       if (!reply.winner) {
         // Redis lost winner entries: a user told SOLD_OUT or ENDED may be one whose issuance MongoDB holds.
         const held = reply.suspect ? await this.gate.durableWinner(coupon, userId) : null;
-        if (held) return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, held), remaining: reply.remaining };
+        if (held) return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, held, true), remaining: reply.remaining };
         // Sold out and consistent: later claims of it can be answered from memory.
         if (reply.status === 'SOLD_OUT' && !reply.suspect) this.soldOut?.soldOut(coupon);
         return { status: reply.status, issuance: null, remaining: reply.remaining };
       }
       if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);
       if (reply.status === 'ALREADY_ISSUED' && !reply.pending) {
-        return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, reply.winner), remaining: reply.remaining };
+        return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, reply.winner, true), remaining: reply.remaining };
       }
       // A new win, or an earlier one not known to be in MongoDB (its write unconfirmed, or its
       // confirmation lost): durable before the answer, and SERVICE_UNAVAILABLE while MongoDB is down.

@@ -1,7 +1,13 @@
 /**
- * Coupon definitions: created by operators, stored in MongoDB, cached in memory. A definition
- * never changes after creation, so the claim path can read it from the cache without MongoDB.
+ * Coupon definitions: created and changed by operators, stored in MongoDB, cached in memory so
+ * the claim path reads them without MongoDB. The claim decision itself never depends on this
+ * cache (the claim state in Redis holds the window and the quantity, see define-2.lua); what does
+ * (NOT_STARTED and sold-out answers from memory, the status and totals shown) is kept fresh by
+ * `DefinitionSync`: a change is announced to every instance at once, and the definitions of
+ * coupons in use are re-validated against MongoDB every 500 ms in case a message was missed.
+ * Every replaced or dropped definition is announced as a 'changed' event with the coupon id.
  */
+import { EventEmitter } from 'node:events';
 import { isValidObjectId, Types } from 'mongoose';
 import { badUserInput } from '../errors';
 import type { Models, CouponDocument } from '../mongo/models';
@@ -12,6 +18,16 @@ export interface CreateCouponRequest {
   totalQuantity: number;
   startsAt?: Date | null;
   endsAt?: Date | null;
+  redeemBy?: Date | null;
+}
+
+/** updateCoupon's input: undefined = unchanged; null removes endsAt or redeemBy. */
+export interface UpdateCouponRequest {
+  name?: string | null;
+  startsAt?: Date | null;
+  endsAt?: Date | null;
+  totalQuantity?: number | null;
+  redeemBy?: Date | null;
 }
 
 export const NAME_MAX = 200;
@@ -19,15 +35,47 @@ export const QUANTITY_MAX = 10_000_000;
 
 /** Checks and normalises operator input; throws BAD_USER_INPUT naming the field. */
 export function validateCreateCoupon(input: CreateCouponRequest, now: Date): Omit<CouponDefinition, 'id'> {
-  const name = input.name.trim();
+  return checkDefinition({
+    name: input.name,
+    totalQuantity: input.totalQuantity,
+    startsAt: input.startsAt ?? now,
+    endsAt: input.endsAt ?? null,
+    redeemBy: input.redeemBy ?? null,
+  });
+}
+
+/**
+ * The definition after an update, checked as a whole; throws BAD_USER_INPUT naming the field.
+ * `issuedCount` (issuances that are not CANCELLED) bounds totalQuantity from below.
+ */
+export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCouponRequest, now: Date, issuedCount: number): CouponDefinition {
+  for (const field of ['name', 'startsAt', 'totalQuantity'] as const) {
+    if (input[field] === null) throw badUserInput(`${field} cannot be removed`, field);
+  }
+  if (input.startsAt && now >= current.startsAt && input.startsAt.getTime() !== current.startsAt.getTime()) {
+    throw badUserInput('startsAt can only change while the coupon is SCHEDULED', 'startsAt');
+  }
+  const next = checkDefinition({
+    name: input.name ?? current.name,
+    totalQuantity: input.totalQuantity ?? current.totalQuantity,
+    startsAt: input.startsAt ?? current.startsAt,
+    endsAt: input.endsAt === undefined ? current.endsAt : input.endsAt,
+    redeemBy: input.redeemBy === undefined ? current.redeemBy : input.redeemBy,
+  });
+  if (next.totalQuantity < issuedCount) throw badUserInput(`totalQuantity cannot go below issuedCount (${issuedCount})`, 'totalQuantity');
+  return { id: current.id, ...next };
+}
+
+function checkDefinition(fields: Omit<CouponDefinition, 'id'>): Omit<CouponDefinition, 'id'> {
+  const name = fields.name.trim();
   if (name.length < 1 || name.length > NAME_MAX) throw badUserInput(`name must be 1 to ${NAME_MAX} characters after trimming`, 'name');
-  if (!Number.isInteger(input.totalQuantity) || input.totalQuantity < 1 || input.totalQuantity > QUANTITY_MAX) {
+  if (!Number.isInteger(fields.totalQuantity) || fields.totalQuantity < 1 || fields.totalQuantity > QUANTITY_MAX) {
     throw badUserInput(`totalQuantity must be an integer from 1 to ${QUANTITY_MAX}`, 'totalQuantity');
   }
-  const startsAt = input.startsAt ?? now;
-  const endsAt = input.endsAt ?? null;
+  const { startsAt, endsAt, redeemBy } = fields;
   if (endsAt && endsAt <= startsAt) throw badUserInput('endsAt must be after startsAt', 'endsAt');
-  return { name, totalQuantity: input.totalQuantity, startsAt, endsAt };
+  if (redeemBy && redeemBy <= startsAt) throw badUserInput('redeemBy must be after startsAt', 'redeemBy');
+  return { name, totalQuantity: fields.totalQuantity, startsAt, endsAt, redeemBy };
 }
 
 /** Coupon ids are MongoDB ObjectIds in their 24-hex-digit form. */
@@ -35,13 +83,14 @@ export function assertCouponId(id: string): void {
   if (!/^[0-9a-f]{24}$/i.test(id) || !isValidObjectId(id)) throw badUserInput('couponId is not a valid coupon id', 'couponId');
 }
 
-export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'>): CouponDefinition {
+export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & { redeemBy?: Date | null }): CouponDefinition {
   return {
     id: doc._id.toHexString(),
     name: doc.name,
     totalQuantity: doc.totalQuantity,
     startsAt: doc.startsAt,
     endsAt: doc.endsAt ?? null,
+    redeemBy: doc.redeemBy ?? null,
   };
 }
 
@@ -49,15 +98,31 @@ const MISSING_TTL_MS = 1000;
 const RECENTLY_ENDED_MS = 24 * 60 * 60 * 1000;
 const CACHE_LIMIT = 10_000;
 
-export class CouponCatalog {
+/** Whether two definitions differ in anything a claim or a reader sees. */
+export function sameDefinition(a: CouponDefinition, b: CouponDefinition): boolean {
+  const time = (d: Date | null) => d?.getTime() ?? null;
+  return (
+    a.name === b.name &&
+    a.totalQuantity === b.totalQuantity &&
+    time(a.startsAt) === time(b.startsAt) &&
+    time(a.endsAt) === time(b.endsAt) &&
+    time(a.redeemBy) === time(b.redeemBy)
+  );
+}
+
+export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }> {
   private readonly known = new Map<string, CouponDefinition>();
+  /** When each cached definition was last asked for: the ones in use are re-validated. */
+  private readonly usedAt = new Map<string, number>();
   private readonly missing = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<CouponDefinition | null>>();
 
   constructor(
     private readonly models: Models,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    super();
+  }
 
   async create(input: CreateCouponRequest): Promise<CouponDefinition> {
     const fields = validateCreateCoupon(input, this.clock());
@@ -67,10 +132,27 @@ export class CouponCatalog {
     return definition;
   }
 
+  /** Stores a changed definition in MongoDB (the source of truth) and caches it; null when the coupon is gone. */
+  async save(definition: CouponDefinition): Promise<CouponDefinition | null> {
+    const { name, totalQuantity, startsAt, endsAt, redeemBy } = definition;
+    const doc = await this.models.Coupon.findByIdAndUpdate(
+      new Types.ObjectId(definition.id),
+      { $set: { name, totalQuantity, startsAt, endsAt, redeemBy }, $inc: { revision: 1 } },
+      { returnDocument: 'after' },
+    ).lean();
+    if (!doc) return null;
+    const saved = toDefinition(doc);
+    this.replace(saved);
+    return saved;
+  }
+
   /** The definition, or null when no such coupon exists. `id` must already be validated. */
   async find(id: string): Promise<CouponDefinition | null> {
     const cached = this.known.get(id);
-    if (cached) return cached;
+    if (cached) {
+      this.usedAt.set(id, Date.now());
+      return cached;
+    }
     const missingUntil = this.missing.get(id);
     if (missingUntil && missingUntil > Date.now()) return null;
     // One MongoDB read per id however many claims ask at once.
@@ -84,7 +166,37 @@ export class CouponCatalog {
 
   /** The definition when this instance holds it already; no MongoDB read. */
   cached(id: string): CouponDefinition | undefined {
-    return this.known.get(id);
+    const cached = this.known.get(id);
+    if (cached) this.usedAt.set(id, Date.now());
+    return cached;
+  }
+
+  /** Read from MongoDB now, bypassing the cache (and refreshing it): for changes and redeems. */
+  async fresh(id: string): Promise<CouponDefinition | null> {
+    const doc = await this.models.Coupon.findById(new Types.ObjectId(id)).lean();
+    if (!doc) return null;
+    const definition = toDefinition(doc);
+    this.replace(definition);
+    return definition;
+  }
+
+  /** A definition as MongoDB now holds it: cached, and announced when it differs from the cached one. */
+  replace(definition: CouponDefinition): void {
+    const before = this.known.get(definition.id);
+    this.remember(definition);
+    if (!before || !sameDefinition(before, definition)) this.emit('changed', definition.id);
+  }
+
+  /** Another instance changed the coupon: the next use reads it from MongoDB again. */
+  drop(id: string): void {
+    if (this.known.delete(id)) this.emit('changed', id);
+    this.usedAt.delete(id);
+  }
+
+  /** Ids of cached definitions asked for within `withinMs`. */
+  inUse(withinMs: number): string[] {
+    const since = Date.now() - withinMs;
+    return [...this.usedAt].filter(([id, at]) => at >= since && this.known.has(id)).map(([id]) => id);
   }
 
   /**
@@ -96,7 +208,7 @@ export class CouponCatalog {
     const docs = await this.models.Coupon.find({ $or: [{ endsAt: null }, { endsAt: { $gt: since } }] }).lean();
     return docs.map((doc) => {
       const definition = toDefinition(doc);
-      this.remember(definition);
+      this.replace(definition);
       return definition;
     });
   }
@@ -114,7 +226,11 @@ export class CouponCatalog {
   }
 
   private remember(definition: CouponDefinition): void {
-    if (this.known.size >= CACHE_LIMIT) this.known.delete(this.known.keys().next().value!);
+    if (!this.known.has(definition.id) && this.known.size >= CACHE_LIMIT) {
+      const oldest = this.known.keys().next().value!;
+      this.known.delete(oldest);
+      this.usedAt.delete(oldest);
+    }
     this.known.set(definition.id, definition);
     this.missing.delete(definition.id);
   }

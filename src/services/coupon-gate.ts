@@ -9,28 +9,36 @@
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
-import type { Models } from '../mongo/models';
+import { LIVE, type Models } from '../mongo/models';
 import type { RedisClient } from '../redis/client';
 import {
   adoptArgs,
+  cancelArgs,
   claimArgs,
   confirmArgs,
   couponKeys,
   decodeWinner,
+  defineArgs,
   encodeWinner,
   forgetArgs,
   inspectArgs,
   loadArgs,
   parseClaimReply,
+  parseDefineReply,
   parseInspectReply,
+  parseMetaDefinition,
   parseStockReply,
   revokeArgs,
   stockArgs,
+  type DefineMode,
+  type DefineOutcome,
   type GateInspection,
   type GateReply,
+  type MetaDefinition,
   type StockReply,
   type WinnerEntry,
 } from '../redis/scripts';
+import { toDefinition } from './coupon-catalog';
 import type { CouponDefinition } from './coupon-model';
 
 /**
@@ -97,7 +105,7 @@ export class CouponGate {
    */
   async durableWinner(coupon: CouponDefinition, userId: string): Promise<WinnerEntry | null> {
     void this.repairLostWinners(coupon);
-    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId }).select({ sequence: 1, issuedAt: 1 }).lean();
+    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId, ...LIVE }).select({ sequence: 1, issuedAt: 1 }).lean();
     if (!doc) return null;
     const entry: WinnerEntry = { sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString(), durable: true };
     await this.redis.hsetnx(couponKeys(coupon.id).winners, userId, encodeWinner(entry));
@@ -131,6 +139,32 @@ export class CouponGate {
   /** Drop a reservation whose sequence another user holds in MongoDB, and record that holder. */
   async revoke(couponId: string, userId: string, reservedIssuanceId: string, holderId: string, holder: WinnerEntry): Promise<void> {
     await this.redis.couponRevoke(...revokeArgs(couponKeys(couponId), userId, reservedIssuanceId, holderId, holder));
+  }
+
+  /**
+   * Puts a changed definition into the claim state at once (define-2.lua): 'admin' refuses a
+   * total below the sequences taken and holds the definition against the reconciler for `holdMs`
+   * while MongoDB is written; 'repair' sets MongoDB's definition unless such a hold is in force.
+   */
+  async define(coupon: CouponDefinition, holdMs: number, mode: DefineMode): Promise<DefineOutcome> {
+    const outcome = parseDefineReply(await this.redis.couponDefine(...defineArgs(couponKeys(coupon.id), coupon, holdMs, mode)));
+    // A new quantity changes `remaining`, a new window the status: watchers must hear it.
+    if (outcome === 'updated') this.onStockChanged(coupon.id);
+    return outcome;
+  }
+
+  /** The definition fields the claim state holds; null when it is not loaded. */
+  async metaDefinition(couponId: string): Promise<MetaDefinition | null> {
+    return parseMetaDefinition(await this.redis.hmget(couponKeys(couponId).meta, 'total', 'startsAt', 'endsAt', 'seq'));
+  }
+
+  /**
+   * A cancelled issuance leaves the claim state and its unit goes back to stock (cancel-4.lua);
+   * false when Redis no longer held it (a rebuild from MongoDB already gave the unit back, or the
+   * reconciler will: MongoDB's count decides).
+   */
+  async cancel(couponId: string, userId: string, issuanceId: string, sequence: number): Promise<boolean> {
+    return (await this.redis.couponCancel(...cancelArgs(couponKeys(couponId), userId, issuanceId, sequence))) === 1;
   }
 
   /** Winners whose MongoDB write has not been confirmed for at least `olderThanMs`. */
@@ -201,8 +235,12 @@ export class CouponGate {
     }
     try {
       if (await this.isLoaded(keys)) return;
+      // The definition as MongoDB holds it now, not as this instance cached it: an updateCoupon
+      // may have changed the window or the quantity moments ago.
+      const stored = await this.models.Coupon.findById(new Types.ObjectId(coupon.id)).lean();
+      const definition = stored ? toDefinition(stored) : coupon;
       const { highest, free, winners } = await this.copyWinners(coupon);
-      const loaded = await this.redis.couponLoad(...loadArgs(keys, coupon, highest, free));
+      const loaded = await this.redis.couponLoad(...loadArgs(keys, definition, highest, free));
       const expected = this.dropped.delete(coupon.id);
       // A new epoch, and maybe a different `remaining` (units MongoDB never got come back).
       if (loaded === 1) this.onStockChanged(coupon.id);
@@ -227,7 +265,8 @@ export class CouponGate {
   /** Streams the coupon's issuances from MongoDB into the winners hash, finding unused sequences. */
   private async copyWinners(coupon: CouponDefinition): Promise<{ highest: number; free: number[]; winners: number }> {
     const keys = couponKeys(coupon.id);
-    const cursor = this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id) })
+    // Only live issuances: a cancelled one's user may claim again and its sequence is free.
+    const cursor = this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id), ...LIVE })
       .select({ userId: 1, sequence: 1, issuedAt: 1 })
       .sort({ sequence: 1 })
       .lean()

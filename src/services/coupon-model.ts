@@ -9,6 +9,8 @@ export interface CouponDefinition {
   totalQuantity: number;
   startsAt: Date;
   endsAt: Date | null;
+  /** Issuances can be redeemed until then; null = no limit. */
+  redeemBy: Date | null;
 }
 
 export type CouponStatus = 'SCHEDULED' | 'ACTIVE' | 'SOLD_OUT' | 'ENDED';
@@ -25,7 +27,18 @@ export interface IssuanceRecord {
   userId: string;
   sequence: number;
   issuedAt: Date;
+  status: IssuanceStatus;
+  redeemedAt?: Date | null;
+  orderId?: string | null;
+  cancelledAt?: Date | null;
+  /**
+   * Built from the claim state (a Redis winner entry, the sold-out memory), which knows who won
+   * but not what became of it since: status and the lifecycle fields are read from MongoDB when asked for.
+   */
+  lifecycleUnknown?: true;
 }
+
+export type IssuanceStatus = 'ACTIVE' | 'REDEEMED' | 'CANCELLED';
 
 export interface StockSnapshot {
   couponId: string;

@@ -1,6 +1,7 @@
 /**
  * Read side: a coupon with its live stock, and a user's own issuances from MongoDB.
  */
+import { Types } from 'mongoose';
 import type { Models } from '../mongo/models';
 import { assertCouponId, type CouponCatalog } from './coupon-catalog';
 import type { CouponGate } from './coupon-gate';
@@ -10,6 +11,7 @@ import { toIssuanceRecord } from './issuance-writer';
 const MY_ISSUANCES_LIMIT = 1000;
 
 export class CouponReader {
+  private readonly lifecycles = new WeakMap<IssuanceRecord, Promise<IssuanceRecord>>();
   constructor(
     private readonly catalog: CouponCatalog,
     /** The Redis gate, or the db strategies' counter when claims are decided in MongoDB. */
@@ -47,6 +49,22 @@ export class CouponReader {
     const definition = await this.catalog.find(issuance.couponId);
     if (!definition) throw new Error(`issuance ${issuance.id} refers to missing coupon ${issuance.couponId}`);
     return this.view(definition);
+  }
+
+  /**
+   * The issuance as MongoDB holds it now, for one built from the claim state (`lifecycleUnknown`):
+   * one read per issuance however many of its fields are asked for.
+   */
+  lifecycle(issuance: IssuanceRecord): Promise<IssuanceRecord> {
+    if (!issuance.lifecycleUnknown) return Promise.resolve(issuance);
+    let read = this.lifecycles.get(issuance);
+    if (!read) {
+      read = this.models.Issuance.findById(new Types.ObjectId(issuance.id))
+        .lean()
+        .then((doc) => (doc ? toIssuanceRecord(doc) : issuance));
+      this.lifecycles.set(issuance, read);
+    }
+    return read;
   }
 
   async issuancesOf(userId: string): Promise<IssuanceRecord[]> {

@@ -15,7 +15,7 @@ import { Types, type mongo } from 'mongoose';
 import type { Logger } from 'pino';
 import { notFound, serviceUnavailable } from '../errors';
 import type { ClaimPort } from '../context';
-import type { Models } from '../mongo/models';
+import { LIVE, type Models } from '../mongo/models';
 import type { StockReply } from '../redis/scripts';
 import { guardedClaim, type ClaimOutcome, type ClaimServiceOptions } from './claim-service';
 import type { CouponCatalog } from './coupon-catalog';
@@ -38,8 +38,8 @@ export interface CounterFields {
 export function violatedIndex(error: unknown): 'one_per_user' | 'one_per_sequence' | undefined {
   if (!isDuplicateKey(error)) return undefined;
   const e = error as { keyPattern?: Record<string, unknown>; message?: string };
-  if (e.keyPattern?.userId || /one_per_user/.test(e.message ?? '')) return 'one_per_user';
-  if (e.keyPattern?.sequence || /one_per_sequence/.test(e.message ?? '')) return 'one_per_sequence';
+  if (e.keyPattern?.userId || /one_(live_)?per_user/.test(e.message ?? '')) return 'one_per_user';
+  if (e.keyPattern?.sequence || /one_(live_)?per_sequence/.test(e.message ?? '')) return 'one_per_sequence';
   return undefined;
 }
 
@@ -109,7 +109,7 @@ export abstract class DbCounterClaims implements ClaimPort {
       const _id = new Types.ObjectId(coupon.id);
       const [doc, held] = await Promise.all([
         this.counters().findOne({ _id }, { projection: { issuedCount: 1, stockVersion: 1 } }),
-        this.models.Issuance.countDocuments({ couponId: _id }),
+        this.models.Issuance.countDocuments({ couponId: _id, ...LIVE }),
       ]);
       const version = doc?.stockVersion ?? 0;
       if ((doc?.issuedCount ?? 0) === held) {
@@ -134,7 +134,7 @@ export abstract class DbCounterClaims implements ClaimPort {
   protected abstract decide(couponId: string, userId: string): Promise<ClaimOutcome>;
 
   protected async heldBy(coupon: CouponDefinition, userId: string): Promise<IssuanceRecord | null> {
-    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId }).lean();
+    const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId, ...LIVE }).lean();
     return doc ? toIssuanceRecord(doc) : null;
   }
 
@@ -149,7 +149,7 @@ export abstract class DbCounterClaims implements ClaimPort {
 
   /** The lowest sequence in 1..totalQuantity no issuance holds (a rare path: after a collision). */
   protected async firstFreeSequence(coupon: CouponDefinition): Promise<number | undefined> {
-    const docs = await this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id) }).select({ sequence: 1 }).sort({ sequence: 1 }).lean();
+    const docs = await this.models.Issuance.find({ couponId: new Types.ObjectId(coupon.id), ...LIVE }).select({ sequence: 1 }).sort({ sequence: 1 }).lean();
     let expected = 1;
     for (const { sequence } of docs) {
       if (sequence > expected) break;
@@ -191,9 +191,9 @@ export class DbAtomicClaims extends DbCounterClaims {
     // value under contention; the unique index catches that and the next free sequence is used.)
     let sequence = Math.min(taken.issuedCount ?? 1, coupon.totalQuantity);
     for (let attempt = 1; attempt <= MAX_INSERT_ATTEMPTS; attempt++) {
-      const issuance: IssuanceRecord = { id: new Types.ObjectId().toHexString(), couponId: coupon.id, userId, sequence, issuedAt: now };
+      const issuance: IssuanceRecord = { id: new Types.ObjectId().toHexString(), couponId: coupon.id, userId, sequence, issuedAt: now, status: 'ACTIVE' };
       try {
-        await this.models.Issuance.insertOne({ _id: new Types.ObjectId(issuance.id), couponId: _id, userId, sequence, issuedAt: now });
+        await this.models.Issuance.insertOne({ _id: new Types.ObjectId(issuance.id), couponId: _id, userId, sequence, issuedAt: now, status: 'ACTIVE' });
         return { status: 'ISSUED', issuance, remaining };
       } catch (error) {
         const index = violatedIndex(error);

@@ -67,7 +67,7 @@ export class DbLockClaims extends DbCounterClaims {
     // The counter ran behind MongoDB only after a fault; the unique index then names the next free sequence.
     let sequence: number | undefined = issued + 1;
     while (sequence !== undefined) {
-      const issuance: IssuanceRecord = { id: new Types.ObjectId().toHexString(), couponId: coupon.id, userId, sequence, issuedAt: now };
+      const issuance: IssuanceRecord = { id: new Types.ObjectId().toHexString(), couponId: coupon.id, userId, sequence, issuedAt: now, status: 'ACTIVE' };
       try {
         await this.commitIssuance(coupon, issuance);
         this.options.onStockChanged(coupon.id);
@@ -92,7 +92,7 @@ export class DbLockClaims extends DbCounterClaims {
     try {
       await session.withTransaction(async () => {
         await this.models.Issuance.collection.insertOne(
-          { _id: new Types.ObjectId(issuance.id), couponId: _id, userId: issuance.userId, sequence: issuance.sequence, issuedAt: issuance.issuedAt },
+          { _id: new Types.ObjectId(issuance.id), couponId: _id, userId: issuance.userId, sequence: issuance.sequence, issuedAt: issuance.issuedAt, status: 'ACTIVE' },
           { session },
         );
         await this.counters().updateOne({ _id }, { $inc: { issuedCount: 1, stockVersion: 1 } }, { session });

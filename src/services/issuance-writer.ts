@@ -9,8 +9,8 @@
  */
 import { Types } from 'mongoose';
 import { DependencyError } from '../errors';
-import { DUPLICATE_KEY, type IssuanceDocument, type Models } from '../mongo/models';
-import type { IssuanceRecord } from './coupon-model';
+import { DUPLICATE_KEY, LIVE, type IssuanceDocument, type Models } from '../mongo/models';
+import type { IssuanceRecord, IssuanceStatus } from './coupon-model';
 
 export type WriteOutcome =
   /** MongoDB holds exactly this issuance. */
@@ -37,13 +37,21 @@ interface QueuedWrite {
   reject: (error: Error) => void;
 }
 
-export function toIssuanceRecord(doc: Pick<IssuanceDocument, '_id' | 'couponId' | 'userId' | 'sequence' | 'issuedAt'>): IssuanceRecord {
+type StoredIssuance = Pick<IssuanceDocument, '_id' | 'couponId' | 'userId' | 'sequence' | 'issuedAt'> &
+  Partial<Pick<IssuanceDocument, 'status' | 'redeemedAt' | 'orderId' | 'cancelledAt'>>;
+
+/** A stored issuance as the API shows it; one without a status (written before version 2) is ACTIVE. */
+export function toIssuanceRecord(doc: StoredIssuance): IssuanceRecord {
   return {
     id: doc._id.toHexString(),
     couponId: doc.couponId.toHexString(),
     userId: doc.userId,
     sequence: doc.sequence,
     issuedAt: doc.issuedAt,
+    status: (doc.status as IssuanceStatus | null | undefined) ?? 'ACTIVE',
+    redeemedAt: doc.redeemedAt ?? null,
+    orderId: doc.orderId ?? null,
+    cancelledAt: doc.cancelledAt ?? null,
   };
 }
 
@@ -139,12 +147,12 @@ export class IssuanceWriter {
       if (!isDuplicateKey(error)) throw error;
     }
     const couponId = new Types.ObjectId(record.couponId);
-    const stored = await this.models.Issuance.findOne({ couponId, userId: record.userId }).lean();
+    const stored = await this.models.Issuance.findOne({ couponId, userId: record.userId, ...LIVE }).lean();
     if (stored) {
       const existing = toIssuanceRecord(stored);
       return existing.id === record.id ? { kind: 'written' } : { kind: 'user-holds', stored: existing };
     }
-    const holder = await this.models.Issuance.findOne({ couponId, sequence: record.sequence }).lean();
+    const holder = await this.models.Issuance.findOne({ couponId, sequence: record.sequence, ...LIVE }).lean();
     if (holder) return { kind: 'sequence-taken', holder: toIssuanceRecord(holder) };
     throw new Error(`issuance ${record.id} refused as a duplicate but nothing conflicting is stored`);
   }
@@ -163,6 +171,7 @@ function insertOf(record: IssuanceRecord) {
         userId: record.userId,
         sequence: record.sequence,
         issuedAt: record.issuedAt,
+        status: 'ACTIVE',
       },
     },
   };

@@ -3,13 +3,17 @@
  * 1. Settles reservations whose MongoDB write was never confirmed (the service crashed, or
  *    MongoDB failed and the client was told SERVICE_UNAVAILABLE): each is written to MongoDB,
  *    or settled in MongoDB's favour, so stock is never silently lost.
- * 2. Compares each coupon's Redis bookkeeping with MongoDB's count and, when they provably
- *    disagree, rebuilds the coupon's Redis state from MongoDB, the record that decides.
+ * 2. Compares the definition in each coupon's claim state (total, startsAt, endsAt) with
+ *    MongoDB's, and sets MongoDB's when they differ (an updateCoupon whose Redis step failed),
+ *    unless an admin change is still being written (its hold, see define-2.lua).
+ * 3. Compares each coupon's Redis bookkeeping with MongoDB's count of live (not CANCELLED)
+ *    issuances and, when they provably disagree, rebuilds the coupon's Redis state from MongoDB,
+ *    the record that decides.
  */
 import type { Logger } from 'pino';
 import { Types } from 'mongoose';
-import type { Models } from '../mongo/models';
-import type { GateInspection } from '../redis/scripts';
+import { LIVE, type Models } from '../mongo/models';
+import type { GateInspection, MetaDefinition } from '../redis/scripts';
 import type { ClaimService } from './claim-service';
 import type { CouponCatalog } from './coupon-catalog';
 import type { CouponGate } from './coupon-gate';
@@ -51,6 +55,12 @@ export function judgeDrift(redis: Pick<GateInspection, 'loaded' | 'taken' | 'win
   if (mongoCount < redis.taken) return { kind: 'drift', reason: 'redis_ahead' };
   if (redis.winners !== redis.taken) return { kind: 'drift', reason: 'winners_mismatch' };
   return { kind: 'in-sync' };
+}
+
+/** Whether the claim state's definition is MongoDB's; a state not loaded has nothing to compare. */
+export function sameClaimWindow(redis: MetaDefinition | null, coupon: CouponDefinition): boolean {
+  if (!redis) return true;
+  return redis.total === coupon.totalQuantity && redis.startsAt === coupon.startsAt.getTime() && redis.endsAt === (coupon.endsAt?.getTime() ?? 0);
 }
 
 export class Reconciler {
@@ -98,12 +108,28 @@ export class Reconciler {
     for (const coupon of await this.catalog.listRecentlyOpen()) {
       if (signal?.aborted) return;
       await this.gate.ensureLoaded(coupon);
+      await this.repairDefinition(coupon);
       await this.settlePending(coupon);
       // What settling left behind: a reservation that keeps ageing is stock stuck until its write lands.
       const oldest = await this.gate.oldestPendingAt(coupon.id);
       if (oldest !== undefined) this.oldestPendingMs = Math.max(this.oldestPendingMs, Date.now() - oldest);
       await this.repairDrift(coupon);
     }
+  }
+
+  private async repairDefinition(listed: CouponDefinition): Promise<void> {
+    if (sameClaimWindow(await this.gate.metaDefinition(listed.id), listed)) return;
+    // Read again right before the repair: the listing may be older than an admin change.
+    const coupon = await this.catalog.fresh(listed.id);
+    if (!coupon) return;
+    const seen = await this.gate.metaDefinition(coupon.id);
+    if (!seen || sameClaimWindow(seen, coupon)) return;
+    if ((await this.gate.define(coupon, 0, 'repair')) !== 'updated') return;
+    this.logger.warn(
+      { couponId: coupon.id, redis: seen, mongo: { total: coupon.totalQuantity, startsAt: coupon.startsAt.getTime(), endsAt: coupon.endsAt?.getTime() ?? 0 } },
+      'redis held another coupon definition than mongodb; set mongodb\'s',
+    );
+    this.options.onRepair?.('definition', 1);
   }
 
   private async settlePending(coupon: CouponDefinition): Promise<void> {
@@ -121,7 +147,7 @@ export class Reconciler {
     const seen = await this.gate.inspect(coupon.id);
     if (!seen.loaded || seen.pending > 0) return;
     // Counted after the reading: a claim in between changes the version, and the repair declines.
-    const mongoCount = await this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(coupon.id) });
+    const mongoCount = await this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(coupon.id), ...LIVE });
     const verdict = judgeDrift(seen, mongoCount);
     if (verdict.kind !== 'drift') return;
     if (!(await this.gate.forgetIfUnchanged(coupon.id, seen))) return;

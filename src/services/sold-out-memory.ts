@@ -14,7 +14,7 @@
  * forgets it. A failed read keeps it: while Redis is down, sold out is still sold out.
  */
 import type { Logger } from 'pino';
-import type { Models } from '../mongo/models';
+import { LIVE, type Models } from '../mongo/models';
 import type { ClaimOutcome } from './claim-service';
 import type { CouponDefinition, IssuanceRecord } from './coupon-model';
 import { toIssuanceRecord } from './issuance-writer';
@@ -102,11 +102,12 @@ export class SoldOutMemory {
 
   /** Remembers the coupon when MongoDB holds all of its units (awaited by tests; claims call soldOut). */
   async learn(coupon: CouponDefinition): Promise<void> {
-    const docs = await this.models.Issuance.find({ couponId: coupon.id }, { couponId: 1, userId: 1, sequence: 1, issuedAt: 1 }).lean();
+    // Live issuances only: a cancelled winner is not a winner any more, and its unit is back in stock.
+    const docs = await this.models.Issuance.find({ couponId: coupon.id, ...LIVE }, { couponId: 1, userId: 1, sequence: 1, issuedAt: 1, status: 1, redeemedAt: 1, orderId: 1 }).lean();
     // Fewer than the stock: a winner's write is still in flight (or was lost and will be
     // revoked, returning its unit). Not settled; a later SOLD_OUT tries again.
     if (docs.length < coupon.totalQuantity || this.settled.has(coupon.id)) return;
-    const winners = new Map(docs.map((doc) => [doc.userId, toIssuanceRecord(doc)]));
+    const winners = new Map(docs.map((doc) => [doc.userId, { ...toIssuanceRecord(doc), lifecycleUnknown: true as const }]));
     this.settled.set(coupon.id, { coupon, winners, usedAt: this.clock() });
     this.winnerCount += winners.size;
   }

@@ -15,7 +15,7 @@ const codeOf = (fn: () => unknown) => {
 
 describe('creating a coupon', () => {
   test('trims the name and defaults startsAt to now', () => {
-    expect(validateCreateCoupon({ name: '  Sale ', totalQuantity: 10 }, now)).toEqual({ name: 'Sale', totalQuantity: 10, startsAt: now, endsAt: null });
+    expect(validateCreateCoupon({ name: '  Sale ', totalQuantity: 10 }, now)).toEqual({ name: 'Sale', totalQuantity: 10, startsAt: now, endsAt: null, redeemBy: null });
   });
 
   test.each([

@@ -40,6 +40,7 @@ const record = (userId: string, sequence: number): IssuanceRecord => ({
   userId,
   sequence,
   issuedAt: new Date(),
+  status: 'ACTIVE',
 });
 
 function writerWith(options: Partial<ConstructorParameters<typeof IssuanceWriter>[1]> = {}) {

@@ -5,7 +5,7 @@ import type { CouponDefinition } from '../../src/services/coupon-model';
 import { SoldOutMemory } from '../../src/services/sold-out-memory';
 
 const couponId = new Types.ObjectId().toHexString();
-const coupon = (endsAt: Date | null = null): CouponDefinition => ({ id: couponId, name: 'c', totalQuantity: 2, startsAt: new Date(0), endsAt });
+const coupon = (endsAt: Date | null = null): CouponDefinition => ({ id: couponId, name: 'c', totalQuantity: 2, startsAt: new Date(0), endsAt, redeemBy: null });
 const stored = (userId: string, sequence: number) => ({ _id: new Types.ObjectId(), couponId: new Types.ObjectId(couponId), userId, sequence, issuedAt: new Date(1000) });
 
 function memoryWith(issuances: ReturnType<typeof stored>[], stock: () => Promise<{ remaining: number }>) {

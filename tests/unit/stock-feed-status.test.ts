@@ -59,7 +59,7 @@ describe('status pushed by the clock', () => {
 
   test('one timer per coupon moves every subscriber from SCHEDULED to ACTIVE to ENDED, with one read per boundary, then completes them', async () => {
     const now = Date.now();
-    const definition: CouponDefinition = { id: COUPON_ID, name: 'x', totalQuantity: 3, startsAt: new Date(now + 300), endsAt: new Date(now + 600) };
+    const definition: CouponDefinition = { id: COUPON_ID, name: 'x', totalQuantity: 3, startsAt: new Date(now + 300), endsAt: new Date(now + 600), redeemBy: null };
     const { feed, reads } = feedFor(definition);
     const seen: Array<Array<{ status: string; at: number }>> = [[], [], []];
     await Promise.all(seen.map(async (into) => collect(await feed.watch(COUPON_ID), into)));
@@ -76,7 +76,7 @@ describe('status pushed by the clock', () => {
 
   test('statusMayHaveChanged re-arms the timer for a moved boundary and pushes an end at once', async () => {
     const now = Date.now();
-    const definition: CouponDefinition = { id: COUPON_ID, name: 'x', totalQuantity: 3, startsAt: new Date(now + 60_000), endsAt: null };
+    const definition: CouponDefinition = { id: COUPON_ID, name: 'x', totalQuantity: 3, startsAt: new Date(now + 60_000), endsAt: null, redeemBy: null };
     const { feed } = feedFor(definition);
     const events: Array<{ status: string; at: number }> = [];
     const done = collect(await feed.watch(COUPON_ID), events);

@@ -1,7 +1,8 @@
 /**
  * What every fault test starts from and checks at the end: a service run as a child process on
  * servers of the test's own, and the contract's guarantees, read from MongoDB itself and from the
- * live service. Shared by the tests in this folder; not a test file.
+ * live service. Since version 2 the guarantees count issuances that are not CANCELLED ("live"),
+ * and add "redeemed once". Shared by the tests in this folder; not a test file.
  */
 import http from 'node:http';
 import { Types } from 'mongoose';
@@ -112,22 +113,30 @@ export async function stopFaultEnvironment(environment: Partial<FaultEnvironment
   await environment.stack?.stop();
 }
 
+/** Every stored issuance of the coupon, CANCELLED ones included. */
 export async function storedIssuances(models: Models, couponId: string) {
   return models.Issuance.find({ couponId: new Types.ObjectId(couponId) }).lean();
 }
 
+/** The issuances that are not CANCELLED: what the guarantees count. */
+export async function liveIssuances(models: Models, couponId: string) {
+  return models.Issuance.find({ couponId: new Types.ObjectId(couponId), status: { $ne: 'CANCELLED' } }).lean();
+}
+
 /**
- * Guarantees 1-3: no oversell, one per user, every ISSUED answer is in MongoDB as answered.
- * Returns the stored issuances for further checks.
+ * Guarantees 1-3: no oversell, one per user, every ISSUED answer is in MongoDB as answered
+ * (counting issuances that are not CANCELLED; an acknowledged one may have been cancelled since,
+ * and is then still stored). Returns the live issuances for further checks.
  */
 export async function expectNoOversellNoDoubleNothingLost(models: Models, couponId: string, totalQuantity: number, answers: ClaimAnswer[]) {
-  const stored = await storedIssuances(models, couponId);
+  const all = await storedIssuances(models, couponId);
+  const stored = all.filter((doc) => doc.status !== 'CANCELLED');
   expect(stored.length).toBeLessThanOrEqual(totalQuantity);
   expect(new Set(stored.map((doc) => doc.userId)).size).toBe(stored.length);
   const sequences = stored.map((doc) => doc.sequence);
   expect(new Set(sequences).size).toBe(stored.length);
   for (const sequence of sequences) expect(sequence >= 1 && sequence <= totalQuantity).toBe(true);
-  const byId = new Map(stored.map((doc) => [doc._id.toHexString(), doc]));
+  const byId = new Map(all.map((doc) => [doc._id.toHexString(), doc]));
   const acknowledged = answers.filter((a) => a.status === 'ISSUED' || a.status === 'ALREADY_ISSUED');
   const missing = acknowledged.filter((a) => {
     const doc = byId.get(a.issuance!.id);
@@ -148,7 +157,7 @@ export async function within(timeoutMs: number, what: string, check: () => Promi
 }
 
 /**
- * Guarantee 4: the coupon's live `remaining` equals totalQuantity minus MongoDB's count, with
+ * Guarantee 4: the coupon's live `remaining` equals totalQuantity minus MongoDB's count of issuances that are not CANCELLED, with
  * nobody's help. Returns how long it took to get there.
  */
 export async function expectConverges(url: string, models: Models, couponId: string, totalQuantity: number, timeoutMs = 20_000): Promise<number> {
@@ -157,8 +166,8 @@ export async function expectConverges(url: string, models: Models, couponId: str
     return await within(timeoutMs, 'remaining == totalQuantity - issuances in MongoDB', async () => {
       const reply = await postGraphQL(url, COUPON, { id: couponId });
       const remaining = reply.data?.coupon?.remaining as number | undefined;
-      const count = await models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId) });
-      last = `remaining ${remaining}, MongoDB holds ${count} of ${totalQuantity}`;
+      const count = await models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId), status: { $ne: 'CANCELLED' } });
+      last = `remaining ${remaining}, MongoDB holds ${count} live of ${totalQuantity}`;
       return remaining === totalQuantity - count;
     });
   } catch (error) {
@@ -177,3 +186,60 @@ export const summarize = (answers: ClaimAnswer[]) =>
     counts[key] = (counts[key] ?? 0) + 1;
     return counts;
   }, {});
+
+/** What a redeem or a cancel was answered. */
+export interface LifecycleAnswer {
+  issuanceId: string;
+  orderId?: string;
+  status?: string;
+  code?: string;
+  failure?: string;
+  ms: number;
+}
+
+const LIFECYCLE_FIELDS = 'id status orderId redeemedAt cancelledAt';
+
+export async function redeemAs(url: string, issuanceId: string, orderId: string, token: string): Promise<LifecycleAnswer> {
+  const sent = performance.now();
+  try {
+    const reply = await postGraphQL(url, `mutation R($i: ID!, $o: String!) { redeemIssuance(issuanceId: $i, orderId: $o) { ${LIFECYCLE_FIELDS} } }`, { i: issuanceId, o: orderId }, token);
+    const ms = performance.now() - sent;
+    if (reply.errors) return { issuanceId, orderId, ms, code: errorCode(reply) ?? `HTTP ${reply.status}` };
+    return { issuanceId, orderId, ms, status: reply.data!.redeemIssuance.status };
+  } catch (error) {
+    return { issuanceId, orderId, ms: performance.now() - sent, failure: (error as Error).message };
+  }
+}
+
+export async function cancelAs(url: string, issuanceId: string, token: string): Promise<LifecycleAnswer> {
+  const sent = performance.now();
+  try {
+    const reply = await postGraphQL(url, `mutation C($i: ID!) { cancelIssuance(issuanceId: $i) { ${LIFECYCLE_FIELDS} } }`, { i: issuanceId }, token);
+    const ms = performance.now() - sent;
+    if (reply.errors) return { issuanceId, ms, code: errorCode(reply) ?? `HTTP ${reply.status}` };
+    return { issuanceId, ms, status: reply.data!.cancelIssuance.status };
+  } catch (error) {
+    return { issuanceId, ms: performance.now() - sent, failure: (error as Error).message };
+  }
+}
+
+/**
+ * Guarantee 6, and what answers promised: an issuance is redeemed for at most one order and a
+ * redeemed one is never cancelled; every REDEEMED answer is stored with its order, every
+ * CANCELLED answer is stored cancelled.
+ */
+export async function expectRedeemedOnce(models: Models, couponId: string, answers: LifecycleAnswer[]) {
+  const all = await storedIssuances(models, couponId);
+  const byId = new Map(all.map((doc) => [doc._id.toHexString(), doc]));
+  for (const doc of all) {
+    if (doc.status === 'REDEEMED') expect(doc.orderId && doc.redeemedAt && !doc.cancelledAt).toBeTruthy();
+    if (doc.status === 'CANCELLED') expect(doc.cancelledAt && !doc.orderId && !doc.redeemedAt).toBeTruthy();
+  }
+  const broken = answers.filter((a) => {
+    const doc = byId.get(a.issuanceId);
+    if (a.status === 'REDEEMED') return doc?.status !== 'REDEEMED' || doc.orderId !== a.orderId;
+    if (a.status === 'CANCELLED') return doc?.status !== 'CANCELLED';
+    return false;
+  });
+  expect(broken).toEqual([]);
+}
