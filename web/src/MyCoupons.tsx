@@ -1,7 +1,6 @@
 /**
- * The signed-in user's coupons (myIssuances), newest first. The issuance's own lifecycle status
- * (ACTIVE, REDEEMED, CANCELLED) is a v2 field not yet in this schema: until then each row shows
- * its sequence, when it was won, and the coupon's status.
+ * The signed-in user's coupons (myIssuances), newest first: each with its number, when it was
+ * won, its own lifecycle status (ready to use, used, cancelled) and the drop's status.
  */
 import { useEffect } from 'react';
 import { useQuery } from 'urql';
@@ -26,6 +25,7 @@ export function MyCoupons({ refresh }: { refresh: number }) {
               <th>Coupon</th>
               <th>No.</th>
               <th>Won at</th>
+              <th>Coupon status</th>
               <th>Drop</th>
             </tr>
           </thead>
@@ -37,6 +37,7 @@ export function MyCoupons({ refresh }: { refresh: number }) {
                 </td>
                 <td>#{issuance.sequence}</td>
                 <td>{new Date(issuance.issuedAt).toLocaleString()}</td>
+                <td data-testid="issuance-status">{lifecycleWords(issuance)}</td>
                 <td>{STATUS_WORDS[issuance.coupon.status]}</td>
               </tr>
             ))}
@@ -49,3 +50,9 @@ export function MyCoupons({ refresh }: { refresh: number }) {
 }
 
 const STATUS_WORDS: Record<string, string> = { SCHEDULED: 'not started', ACTIVE: 'open', SOLD_OUT: 'sold out', ENDED: 'ended' };
+
+function lifecycleWords(issuance: { status: string; redeemedAt?: unknown; cancelledAt?: unknown }): string {
+  if (issuance.status === 'REDEEMED') return `used ${new Date(String(issuance.redeemedAt)).toLocaleString()}`;
+  if (issuance.status === 'CANCELLED') return `cancelled ${new Date(String(issuance.cancelledAt)).toLocaleString()}`;
+  return 'ready to use';
+}

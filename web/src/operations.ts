@@ -47,6 +47,9 @@ export const MyCouponsQuery = graphql(`
       id
       sequence
       issuedAt
+      status
+      redeemedAt
+      cancelledAt
       coupon {
         id
         name
