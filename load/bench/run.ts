@@ -3,7 +3,7 @@
  * against the real service (its own process, fresh embedded servers) and, in the same run and
  * alternating round by round, against the reference: Apollo Server with the same schema and
  * handler answering the same mutation with a constant. Two claim paths: "wins" (every claim
- * ISSUED: Redis script and MongoDB group commit) and "sold out" (Redis script only, what most
+ * ISSUED: Redis script and MongoDB group commit) and "sold out" (answered from the sold-out memory, no Redis command: what most
  * claims of a drop are). Then a bench-only instrumented build of the service says where a
  * claim's time goes: wall time per stage and CPU time per layer. Report in
  * load/reports/bench-latest.md.
@@ -207,7 +207,7 @@ interface Comparison {
 
 /**
  * Wins once (every claim ISSUED: Redis script and MongoDB write; each round would need fresh users
- * and a larger collection), then rounds that alternate the sold-out claim (Redis only) with the
+ * and a larger collection), then rounds that alternate the sold-out claim (answered from memory) with the
  * reference, so both see the same machine: on shared cores one run alone swings by a third.
  */
 async function compareWithReference(withWins: boolean): Promise<Comparison> {
@@ -353,7 +353,7 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     '',
     `Distinct users over ${connections} keep-alive connections (autocannon), after ${WARMUP_CLAIMS} warm-up claims. "wins": ${wins} claims on a`,
     'coupon large enough that every claim is ISSUED (Redis script and MongoDB group commit every time);',
-    `"sold out": ${claims} claims on a coupon already gone (Redis script only, what most claims of a drop are).`,
+    `"sold out": ${claims} claims on a coupon already gone (answered from memory once every winner is in MongoDB, no Redis command: what most claims of a drop are).`,
     'The service runs as its own process with fresh embedded Redis and MongoDB-compatible servers; the',
     'load generator, the service and both servers share the machine. The reference is Apollo Server with',
     'the same schema and HTTP handler answering the same mutation with a constant (load/bench/reference-server.ts).',
