@@ -107,7 +107,8 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   const changes = new CouponChanges(publisher, subscriber, catalog, models, logger);
   catalog.on('changed', (couponId) => {
     soldOut.forget(couponId);
-    stockFeed.changed(couponId);
+    // Publishes the new figures and re-arms this instance's status timer (a new startsAt or endsAt).
+    stockFeed.statusMayHaveChanged(couponId);
   });
   changes.onChange(({ couponId }) => soldOut.forget(couponId));
   const audit = new AuditLog(models, logger);

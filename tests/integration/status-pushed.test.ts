@@ -67,6 +67,25 @@ async function within(work: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+test('endCoupon on one instance pushes ENDED to watchers on both instances within 1 s, and their subscriptions complete', async () => {
+  const couponId = await createCoupon(serving.url, admin, { name: 'Ended by hand', totalQuantity: 5 });
+  const watchers = [record(serving.url, couponId), record(watching.url, couponId)];
+  // Both watchers hold the current state first.
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline && !watchers.every((w) => w.events.length > 0)) await new Promise((r) => setTimeout(r, 20));
+  const endedAt = Date.now();
+  const ended = await gql(serving.url, 'mutation End($id: ID!) { endCoupon(id: $id) { status } }', { id: couponId }, admin);
+  expect(ended.data?.endCoupon).toEqual({ status: 'ENDED' });
+  await within(Promise.all(watchers.map((w) => w.done)), 3000);
+  for (const watcher of watchers) {
+    expect(watcher.errors).toEqual([]);
+    expect(watcher.events.map((e) => e.status)).toEqual(['ACTIVE', 'ENDED']);
+    expect(watcher.events.at(-1)!.receivedAt - endedAt).toBeLessThan(1000);
+    expect(watcher.completed()).toBe(true);
+    watcher.dispose();
+  }
+});
+
 test('a watcher of a scheduled coupon sees ACTIVE within 1 s after startsAt and ENDED within 1 s after endsAt, on every instance, then the subscription completes', async () => {
   const startsAt = Date.now() + 2000;
   const endsAt = startsAt + 2000;
