@@ -1,23 +1,18 @@
 import { Types } from 'mongoose';
 import { gql, COUPON, createCoupon, errorCode, type GraphQLReply } from '../support/graphql';
 import { request } from '../support/http';
-import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
+import { adminToken, userToken, useTestServices } from '../support/stack';
 import { AUDIT, CANCEL, claimIssuance, COUPON_ISSUANCES, COUPONS, dataOf, END, REDEEM, UPDATE } from '../support/admin';
 import type { RunningService } from '../../src/service';
 
-let stack: Stack;
+const suite = useTestServices(2);
 let one: RunningService;
 let two: RunningService;
 let admin: string;
 
 beforeAll(async () => {
-  stack = await startStack();
-  [one, two] = await Promise.all([startTestService(stack), startTestService(stack)]);
+  [one, two] = suite.services as [RunningService, RunningService];
   admin = await adminToken();
-});
-afterAll(async () => {
-  await Promise.all([one?.stop(), two?.stop()]);
-  await stack?.stop();
 });
 
 const couponOn = async (url: string, id: string) => dataOf(await gql(url, COUPON, { id })).coupon;

@@ -58,19 +58,41 @@ export interface SuiteService {
   readonly service: RunningService;
 }
 
+export interface SuiteServices {
+  readonly stack: Stack;
+  /** Instances sharing the stack, as several servers share one Redis and one MongoDB. */
+  readonly services: RunningService[];
+}
+
+type SuiteEnv = Record<string, string> | ((stack: Stack) => Record<string, string>);
+
 /**
- * One stack and one service for the whole suite, started before its first test and stopped after
- * its last. `env` is the service's environment, or a function of the stack for what names it.
+ * One stack and `count` service instances on it for the whole suite, started before its first
+ * test and stopped after its last. `env` is the services' environment, or a function of the stack.
  */
-export function useTestService(env: Record<string, string> | ((stack: Stack) => Record<string, string>) = {}): SuiteService {
-  const suite = {} as { stack: Stack; service: RunningService };
+export function useTestServices(count: number, env: SuiteEnv = {}): SuiteServices {
+  const suite = { services: [] } as unknown as { stack: Stack; services: RunningService[] };
   beforeAll(async () => {
     suite.stack = await startStack();
-    suite.service = await startTestService(suite.stack, typeof env === 'function' ? env(suite.stack) : env);
+    const serviceEnv = typeof env === 'function' ? env(suite.stack) : env;
+    suite.services = await Promise.all(Array.from({ length: count }, () => startTestService(suite.stack, serviceEnv)));
   });
   afterAll(async () => {
-    await suite.service?.stop();
+    await Promise.all(suite.services.map((service) => service?.stop()));
     await suite.stack?.stop();
   });
   return suite;
+}
+
+/** One stack and one service for the whole suite (see useTestServices). */
+export function useTestService(env: SuiteEnv = {}): SuiteService {
+  const suite = useTestServices(1, env);
+  return {
+    get stack() {
+      return suite.stack;
+    },
+    get service() {
+      return suite.services[0]!;
+    },
+  };
 }

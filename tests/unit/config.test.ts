@@ -1,15 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { ConfigError, loadConfig, redisTargetEnv, type RedisTarget } from '../../src/config';
+import { loadConfig, redisTargetEnv, type RedisTarget } from '../../src/config';
+import { configErrorOf } from '../support/config';
 
-const message = (env: Record<string, string>) => {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a configuration error');
-};
+const message = configErrorOf;
 
 describe('configuration', () => {
   test('an empty environment gives development defaults with embedded dependencies', () => {

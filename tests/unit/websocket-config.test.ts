@@ -1,14 +1,7 @@
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { configErrorOf } from '../support/config';
 
-const message = (env: Record<string, string>) => {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a configuration error');
-};
+const message = configErrorOf;
 
 describe('WebSocket limits configuration', () => {
   test('the defaults bound what one client may hold on a public service', () => {
