@@ -5,23 +5,15 @@
  */
 import type { GraphQLError } from 'graphql';
 import { forbidden, unauthenticated } from './errors';
-import type { AuditLog } from './services/audit-log';
-import type { Authenticator, Viewer } from './services/auth';
-import type { ClaimOutcome } from './services/claim-service';
-import type { CouponAdmin } from './services/coupon-admin';
-import type { CouponCatalog } from './services/coupon-catalog';
-import type { CouponDirectory } from './services/coupon-directory';
-import type { CouponReader } from './services/coupon-reader';
-import type { IssuanceLifecycle } from './services/issuance-lifecycle';
-import type { StockFeed } from './services/stock-feed';
-
-/**
- * What claimCoupon needs, whichever strategy decides it: ClaimService (the Redis gate) or
- * DbLockClaims / DbAtomicClaims (MongoDB alone, CLAIM_STRATEGY=db-lock or db-atomic, for load comparison only).
- */
-export interface ClaimPort {
-  claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome>;
-}
+import type { AuditLog } from './access/audit-log';
+import type { Authenticator, Viewer } from './access/auth';
+import type { ClaimPort } from './claims/claim-service';
+import type { CouponAdmin } from './admin/coupon-admin';
+import type { CouponCatalog } from './coupons/coupon-catalog';
+import type { CouponDirectory } from './admin/coupon-directory';
+import type { CouponReader } from './live/coupon-reader';
+import type { IssuanceLifecycle } from './lifecycle/issuance-lifecycle';
+import type { StockFeed } from './live/stock-feed';
 
 export interface Services {
   authenticator: Authenticator;

@@ -11,7 +11,7 @@ import { ConfigError, loadConfig, redisTargetEnv, type Config, type RedisTarget 
 import { startMongoServer, startRedisServer, type EmbeddedServer } from './infra/embedded';
 import { createLogger } from './logger';
 import { startService } from './service';
-import { Authenticator } from './services/auth';
+import { Authenticator } from './access/auth';
 
 async function main(): Promise<void> {
   let config: Config;

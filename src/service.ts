@@ -1,48 +1,27 @@
 /**
  * The composition root: `main.ts` and the integration tests both start the service through
  * `startService`, which reads as its parts, in order: connections, the services graph, the
- * HTTP server with GraphQL and its routes, subscriptions on the same port, and the graceful stop.
+ * HTTP front with GraphQL and its routes, subscriptions on the same port, and the graceful stop.
+ * Each part lives in `composition/`.
  */
-import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
+import type { Services } from './context';
+import type { Reconciler } from './claims/reconciler';
 import { openConnections } from './composition/connections';
 import { gracefulStop } from './composition/graceful-stop';
 import { startGraphQLServer } from './composition/graphql-server';
-import { createRoutes } from './composition/http-routes';
+import { admissionControl, attachRoutes, createHttpServer, metricsEndpoints, requestContext } from './composition/http-front';
 import { buildServices } from './composition/services';
+import type { ServiceSettings } from './composition/settings';
 import { attachWebSocket } from './composition/websocket';
-import type { Config, RedisTarget } from './config';
-import { buildContext, type Services } from './context';
-import { clientAddressOf } from './http/client-address';
-import { createIssuancesCsvHandler } from './http/issuances-csv';
-import { closeNow, createMetricsServer, listenOn, sharedRender, type MetricsSource } from './http/metrics-endpoint';
+import { closeNow, listenOn } from './http/metrics-endpoint';
 import type { Metrics } from './metrics';
 import type { Models } from './mongo/models';
-import { createDevTokenHandler } from './http/dev-token';
-import { createPlaygroundHandler } from './playground';
-import { createDropPageHandler } from './playground/drop-page';
-import { Admission, LoopLag } from './services/admission';
 import type { RedisClient } from './redis/client';
-import type { Reconciler } from './services/reconciler';
 
-export type ServiceSettings = Config & {
-  /** The Redis to use (resolved: an embedded server is a `single` target). */
-  redis: RedisTarget;
-  mongoUri: string;
-  jwtSecret: string;
-  /**
-   * The signing key was generated for this run (JWT_SECRET unset, development): POST /dev/token
-   * mints tokens and the playground offers a user and an admin token. Never in production.
-   */
-  devTokens?: boolean;
-  /** What GET /metrics serves when this instance is one of several workers: all of them, aggregated. */
-  readMetrics?: () => Promise<string>;
-  /** A worker of a WORKERS > 1 start with METRICS_PORT: the primary serves /metrics there, this instance nowhere. */
-  metricsOnPrimary?: boolean;
-};
+export type { ServiceSettings } from './composition/settings';
 
 export interface RunningService {
   url: string;
@@ -64,57 +43,20 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const graph = buildServices(settings, connections, logger);
   const { services, metrics } = graph;
 
-  // Bodies have their own short deadline (BODY_READ_TIMEOUT_MS); these bound headers trickled
-  // a byte at a time, checked every second rather than on Node's default 30 s sweep.
-  const httpServer = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, connectionsCheckingInterval: 1_000 });
-  const clientAddress = clientAddressOf(settings.trustedProxies);
-  const contextFor = (req: IncomingMessage) =>
-    buildContext(services, {
-      authorization: req.headers.authorization,
-      clientIp: clientAddress(req),
-      requestId: headerValue(req.headers['x-request-id']) ?? randomUUID(),
-    });
+  const httpServer = createHttpServer();
+  const { clientAddress, contextFor } = requestContext(settings, services);
   const graphql = await startGraphQLServer({ httpServer, ...settings, metrics, logger, context: contextFor });
-  const loopLag = new LoopLag();
-  loopLag.start();
-  const admission = new Admission({
-    maxConcurrent: settings.maxConcurrentRequests,
-    maxWaitMs: settings.maxQueueWaitMs,
-    maxQueued: settings.maxQueuedRequests,
-    maxLoopLagMs: settings.maxEventLoopLagMs,
-    loopLag: () => loopLag.current(),
-    onShed: (reason) => metrics.shed.inc({ reason }),
-  });
-  const metricsSource: MetricsSource = {
-    read: sharedRender(settings.readMetrics ?? (() => metrics.registry.metrics())),
-    contentType: metrics.registry.contentType,
-  };
-  // METRICS_PORT: /metrics on a server of its own only (404 on the main port).
-  const metricsElsewhere = settings.metricsPort !== undefined;
-  const metricsServer = metricsElsewhere && !settings.metricsOnPrimary ? createMetricsServer(metricsSource, logger) : undefined;
-  const devTokens = settings.devTokens === true && settings.env !== 'production';
-  httpServer.on(
-    'request',
-    createRoutes({
-      graphql,
-      admission,
-      playground: settings.playgroundEnabled ? developerPages(services, devTokens) : undefined,
-      devToken: devTokens ? createDevTokenHandler(services.authenticator) : undefined,
-      redis: connections.redis,
-      mongo: connections.mongo,
-      metrics: metricsElsewhere ? undefined : metricsSource,
-      logger,
-      issuancesCsv: createIssuancesCsvHandler(services, logger),
-    }),
-  );
+  const { admission, loopLag } = admissionControl(settings, metrics);
+  const metricsAt = metricsEndpoints(settings, metrics, logger);
+  attachRoutes(httpServer, { settings, services, connections, graphql, admission, metricsOnMainPort: metricsAt.onMainPort, logger });
 
   try {
     // A drop opens thousands of connections in the same second: a deep accept queue keeps them.
     await listenOn(httpServer, settings.port, settings.host, 'PORT', 4096);
-    if (metricsServer) await listenOn(metricsServer, settings.metricsPort!, settings.host, 'METRICS_PORT');
+    if (metricsAt.server) await listenOn(metricsAt.server, settings.metricsPort!, settings.host, 'METRICS_PORT');
   } catch (error) {
     loopLag.stop();
-    if (metricsServer) await closeNow(metricsServer);
+    if (metricsAt.server) await closeNow(metricsAt.server);
     await graphql.apollo.stop();
     await connections.close();
     throw error;
@@ -137,7 +79,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
       ],
       // Apollo's drain plugin stops accepting and waits for in-flight requests.
       ['in-flight requests', () => graphql.apollo.stop()],
-      ['metrics port', () => metricsServer && closeNow(metricsServer)],
+      ['metrics port', () => metricsAt.server && closeNow(metricsAt.server)],
       ['issuance writes', () => graph.writer.drained()],
       // What the last claims changed goes out before the publisher closes.
       ['stock updates', () => graph.stockFeed.flush()],
@@ -148,21 +90,6 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
 
   const port = (httpServer.address() as AddressInfo).port;
   const { models, redis, mongo } = connections;
-  const metricsPort = metricsServer && (metricsServer.address() as AddressInfo).port;
+  const metricsPort = metricsAt.server && (metricsAt.server.address() as AddressInfo).port;
   return { url: `http://127.0.0.1:${port}`, port, metricsPort, services, models, redis, mongo, metrics, reconciler: graph.reconciler, stop };
 }
-
-/** The playground (with a user and an admin token offered when `devTokens`) and the drop page. */
-function developerPages(services: Services, devTokens: boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const tokens = devTokens
-    ? {
-        user: services.authenticator.issue('dev-user', { expiresInSeconds: 12 * 3600 }),
-        admin: services.authenticator.issue('dev-admin', { admin: true, expiresInSeconds: 12 * 3600 }),
-      }
-    : undefined;
-  const playground = createPlaygroundHandler({ endpointPath: '/graphql', devTokens: tokens });
-  const dropPage = createDropPageHandler();
-  return (req, res) => playground(req, res) || dropPage(req, res);
-}
-
-const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);

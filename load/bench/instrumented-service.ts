@@ -23,7 +23,7 @@ import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { startService } from '../../src/service';
-import type { ClaimService } from '../../src/services/claim-service';
+import type { ClaimService } from '../../src/claims/claim-service';
 
 type Stage = 'http' | 'jwt' | 'resolver' | 'redis' | 'durable';
 

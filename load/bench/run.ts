@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { Authenticator } from '../../src/services/auth';
+import { Authenticator } from '../../src/access/auth';
 import { createCoupon, ROOT, startServiceProcess, type ServiceProcess } from '../support/service-process';
 import { cpuByLayer, type CpuProfile } from './profile';
 

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../../src/infra/embedded';
 import { claimArgs, confirmArgs, couponKeys, defineCouponScripts, loadArgs } from '../../src/redis/scripts';
-import { ClaimRateLimiter } from '../../src/services/rate-limiter';
+import { ClaimRateLimiter } from '../../src/access/rate-limiter';
 
 const { values: args } = parseArgs({ options: { wins: { type: 'string', default: '10000' }, 'sold-out': { type: 'string', default: '50000' } } });
 const wins = Number(args.wins);

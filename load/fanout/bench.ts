@@ -17,7 +17,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { Worker } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { freePort, startMongoServer, startRedisServer } from '../../src/infra/embedded';
-import { Authenticator } from '../../src/services/auth';
+import { Authenticator } from '../../src/access/auth';
 
 const SECRET = 'fanout-bench-secret-0123456789abcdef';
 const auth = new Authenticator(SECRET);

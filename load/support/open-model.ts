@@ -9,7 +9,7 @@
  * Used by load:compare (the drop), load:smoke and load:capacity. Traffic goes only to `url`.
  */
 import http from 'node:http';
-import type { Authenticator } from '../../src/services/auth';
+import type { Authenticator } from '../../src/access/auth';
 
 const CLAIM = 'mutation Claim($couponId: ID!) { claimCoupon(couponId: $couponId) { status remaining issuance { id sequence } } }';
 

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, startMongoServer, startRedisServer } from '../../src/infra/embedded';
-import { Authenticator } from '../../src/services/auth';
+import { Authenticator } from '../../src/access/auth';
 
 export const ROOT = path.join(__dirname, '..', '..');
 

@@ -13,7 +13,7 @@ import { checkHealth } from '../http/health';
 import { requestTarget } from '../http/request-target';
 import type { RedisClient } from '../redis/client';
 import { answerMetrics, type MetricsSource } from '../http/metrics-endpoint';
-import type { Admission } from '../services/admission';
+import type { Admission } from '../access/admission';
 import type { GraphQLServer } from './graphql-server';
 
 /** Last-resort answer time for any GraphQL request, inside the contract's 3 s. */

@@ -7,7 +7,7 @@
  * Body: {"sub": "<1..128 characters>", "admin": false}. Answer: {"token", "sub", "admin", "expiresAt"}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Authenticator } from '../services/auth';
+import type { Authenticator } from '../access/auth';
 import { receiveBody, sendJson } from './graphql-handler';
 
 export const DEV_TOKEN_PATH = '/dev/token';

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { forbidden, serviceUnavailable, toClientError, unauthenticated } from '../errors';
 import type { Services } from '../context';
 import type { IssuanceDocument } from '../mongo/models';
-import { toIssuanceRecord } from '../services/issuance-writer';
+import { toIssuanceRecord } from '../claims/issuance-writer';
 import { sendJson } from './graphql-handler';
 
 export const CSV_HEADER = 'sequence,userId,issuanceId,status,issuedAt,redeemedAt,orderId';

@@ -38,7 +38,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { buildContext, type GraphQLContext, type Services } from '../context';
 import { failedDependency, serviceUnavailable, toClientError, withDeadline } from '../errors';
-import { addressKey } from '../services/rate-limiter';
+import { addressKey } from '../access/rate-limiter';
 import type { ClientAddress } from './client-address';
 import { requestTarget } from './request-target';
 

@@ -1,5 +1,5 @@
 import type { SubscriptionResolvers } from '../generated/resolvers-types';
-import type { StockSnapshot } from '../services/coupon-model';
+import type { StockSnapshot } from '../coupons/coupon-model';
 
 export const Subscription: SubscriptionResolvers = {
   stockChanged: {

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { RunningService } from '../../src/service';
 import { REQUEST_LIMITS } from '../../src/http/request-limits';
-import { RATE_LIMIT_KEY_PREFIX } from '../../src/services/rate-limiter';
+import { RATE_LIMIT_KEY_PREFIX } from '../../src/access/rate-limiter';
 import { request } from '../support/http';
 import { adminToken, productionEnv, startStack, startTestService, TEST_SECRET, userToken, type Stack } from '../support/stack';
 import { CLAIM, createCoupon, errorCode, gql, type GraphQLReply } from '../support/graphql';

@@ -4,8 +4,8 @@
  * round trips or with one conditional update. Same outcomes, same guarantees; only speed differs.
  */
 import { Types } from 'mongoose';
-import { DbAtomicClaims, type DbCounterClaims } from '../../src/services/db-atomic-claims';
-import { DbLockClaims } from '../../src/services/db-lock-claims';
+import { DbAtomicClaims, type DbCounterClaims } from '../../src/claims/strategies/db-atomic-claims';
+import { DbLockClaims } from '../../src/claims/strategies/db-lock-claims';
 import { CLAIM, COUPON, createCoupon, gql } from '../support/graphql';
 import { adminToken, useTestService, userToken } from '../support/stack';
 

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config';
 import { startMongoServer, startRedisServer, type EmbeddedServer } from '../../src/infra/embedded';
 import { createLogger } from '../../src/logger';
 import { startService, type RunningService } from '../../src/service';
-import { Authenticator } from '../../src/services/auth';
+import { Authenticator } from '../../src/access/auth';
 
 export const TEST_SECRET = 'integration-test-secret-0123456789abcdef';
 export const auth = new Authenticator(TEST_SECRET);

@@ -1,4 +1,4 @@
-import { Admission, LoopLag } from '../../src/services/admission';
+import { Admission, LoopLag } from '../../src/access/admission';
 
 const shed: string[] = [];
 const admission = (maxConcurrent: number, maxQueued = 10, maxWaitMs = 1000) =>

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { Authenticator } from '../../src/services/auth';
+import { Authenticator } from '../../src/access/auth';
 
 const secret = 'unit-test-secret-0123456789abcdefghij';
 const auth = new Authenticator(secret);

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
-import { assertCouponId, validateCreateCoupon } from '../../src/services/coupon-catalog';
-import { couponStatus, isNewerStock } from '../../src/services/coupon-model';
+import { assertCouponId, validateCreateCoupon } from '../../src/coupons/coupon-catalog';
+import { couponStatus, isNewerStock } from '../../src/coupons/coupon-model';
 import { parseDateTime } from '../../src/resolvers/DateTime';
 
 const now = new Date('2026-11-25T12:00:00Z');

@@ -1,7 +1,7 @@
-import { validateUpdateCoupon } from '../../src/services/coupon-catalog';
-import { diff } from '../../src/services/coupon-admin';
-import type { CouponDefinition } from '../../src/services/coupon-model';
-import { sameClaimWindow } from '../../src/services/reconciler';
+import { validateUpdateCoupon } from '../../src/coupons/coupon-catalog';
+import { diff } from '../../src/admin/coupon-admin';
+import type { CouponDefinition } from '../../src/coupons/coupon-model';
+import { sameClaimWindow } from '../../src/claims/reconciler';
 
 const now = new Date('2026-03-01T10:00:00Z');
 const at = (iso: string) => new Date(iso);

@@ -1,7 +1,7 @@
 import { Types } from 'mongoose';
 import type { Models } from '../../src/mongo/models';
-import type { IssuanceRecord } from '../../src/services/coupon-model';
-import { IssuanceWriter } from '../../src/services/issuance-writer';
+import type { IssuanceRecord } from '../../src/coupons/coupon-model';
+import { IssuanceWriter } from '../../src/claims/issuance-writer';
 
 /** In-memory stand-in for the issuances collection with MongoDB's ordered-insert and unique-index behaviour. */
 class FakeIssuances {

@@ -1,4 +1,4 @@
-import { LatestValueStream } from '../../src/services/latest-value-stream';
+import { LatestValueStream } from '../../src/live/latest-value-stream';
 
 describe('latest-value stream', () => {
   test('a slow reader skips straight to the newest value', async () => {

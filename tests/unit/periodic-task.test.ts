@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { PeriodicTask } from '../../src/services/periodic-task';
+import { PeriodicTask } from '../../src/support/periodic-task';
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

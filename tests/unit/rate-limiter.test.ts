@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
-import { addressKey, ClaimRateLimiter, type ClaimRateLimiterOptions } from '../../src/services/rate-limiter';
+import { addressKey, ClaimRateLimiter, type ClaimRateLimiterOptions } from '../../src/access/rate-limiter';
 
 /** A Redis client that never connects: the limiter must count in memory at once. */
 const disconnected = () => new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false });

@@ -1,4 +1,4 @@
-import { judgeDrift } from '../../src/services/reconciler';
+import { judgeDrift } from '../../src/claims/reconciler';
 
 const redis = (taken: number, winners = taken, pending = 0, loaded = true) => ({ loaded, taken, winners, pending });
 

@@ -1,8 +1,8 @@
 import { Types } from 'mongoose';
 import type { Models } from '../../src/mongo/models';
 import { createLogger } from '../../src/logger';
-import type { CouponDefinition } from '../../src/services/coupon-model';
-import { SoldOutMemory } from '../../src/services/sold-out-memory';
+import type { CouponDefinition } from '../../src/coupons/coupon-model';
+import { SoldOutMemory } from '../../src/claims/sold-out-memory';
 
 const couponId = new Types.ObjectId().toHexString();
 const coupon = (endsAt: Date | null = null): CouponDefinition => ({ id: couponId, name: 'c', totalQuantity: 2, startsAt: new Date(0), endsAt, redeemBy: null });

@@ -6,10 +6,10 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
-import type { CouponCatalog } from '../../src/services/coupon-catalog';
-import { couponStatus, type CouponDefinition, type StockSnapshot } from '../../src/services/coupon-model';
-import type { CouponReader } from '../../src/services/coupon-reader';
-import { nextStatusChange, StockFeed, supersedes } from '../../src/services/stock-feed';
+import type { CouponCatalog } from '../../src/coupons/coupon-catalog';
+import { couponStatus, type CouponDefinition, type StockSnapshot } from '../../src/coupons/coupon-model';
+import type { CouponReader } from '../../src/live/coupon-reader';
+import { nextStatusChange, StockFeed, supersedes } from '../../src/live/stock-feed';
 
 const COUPON_ID = '650000000000000000000002';
 

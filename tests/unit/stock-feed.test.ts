@@ -5,11 +5,11 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
-import type { CouponCatalog } from '../../src/services/coupon-catalog';
-import type { CouponDefinition, StockSnapshot } from '../../src/services/coupon-model';
-import type { CouponReader } from '../../src/services/coupon-reader';
+import type { CouponCatalog } from '../../src/coupons/coupon-catalog';
+import type { CouponDefinition, StockSnapshot } from '../../src/coupons/coupon-model';
+import type { CouponReader } from '../../src/live/coupon-reader';
 import { stockChannel } from '../../src/redis/scripts';
-import { DELIVERY_SLICE, StockFeed } from '../../src/services/stock-feed';
+import { DELIVERY_SLICE, StockFeed } from '../../src/live/stock-feed';
 
 const COUPON_ID = '650000000000000000000001';
 const SUBSCRIBERS = 5 * DELIVERY_SLICE;

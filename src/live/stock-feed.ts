@@ -31,8 +31,8 @@ import type { Logger } from 'pino';
 import { notFound } from '../errors';
 import type { StockPublisher, StockSubscriber } from '../redis/pubsub';
 import { couponIdOfStockChannel, stockChannel } from '../redis/scripts';
-import { assertCouponId, type CouponCatalog } from './coupon-catalog';
-import { isNewerStock, type CouponDefinition, type CouponStatus, type StockSnapshot } from './coupon-model';
+import { assertCouponId, type CouponCatalog } from '../coupons/coupon-catalog';
+import { isNewerStock, type CouponDefinition, type CouponStatus, type StockSnapshot } from '../coupons/coupon-model';
 import type { CouponReader } from './coupon-reader';
 import { LatestValueStream } from './latest-value-stream';
 

@@ -16,11 +16,11 @@ import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import { badUserInput, issuanceExpired, issuanceNotActive, notFound, toClientError, withDeadline } from '../errors';
 import type { Models } from '../mongo/models';
-import type { AuditLog } from './audit-log';
-import type { Viewer } from './auth';
-import type { CouponCatalog } from './coupon-catalog';
-import type { IssuanceRecord } from './coupon-model';
-import { toIssuanceRecord } from './issuance-writer';
+import type { AuditLog } from '../access/audit-log';
+import type { Viewer } from '../access/auth';
+import type { CouponCatalog } from '../coupons/coupon-catalog';
+import type { IssuanceRecord } from '../coupons/coupon-model';
+import { toIssuanceRecord } from '../claims/issuance-writer';
 
 export const ORDER_ID_MAX = 200;
 /** Inside the request's 2.5 s: a stalled MongoDB answers SERVICE_UNAVAILABLE, never a hang. */

@@ -7,19 +7,19 @@ import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import { notFound, serviceUnavailable, toClientError, withDeadline } from '../errors';
 import type { WinnerEntry } from '../redis/scripts';
-import { assertCouponId, type CouponCatalog } from './coupon-catalog';
+import { assertCouponId, type CouponCatalog } from '../coupons/coupon-catalog';
 import type { CouponGate } from './coupon-gate';
-import type { CouponDefinition, IssuanceRecord } from './coupon-model';
+import type { ClaimOutcome, CouponDefinition, IssuanceRecord } from '../coupons/coupon-model';
 import type { IssuanceWriter } from './issuance-writer';
-import type { ClaimRateLimiter } from './rate-limiter';
+import type { ClaimRateLimiter } from '../access/rate-limiter';
 import type { SoldOutMemory } from './sold-out-memory';
 
-export type ClaimStatus = 'ISSUED' | 'ALREADY_ISSUED' | 'SOLD_OUT' | 'NOT_STARTED' | 'ENDED';
-
-export interface ClaimOutcome {
-  status: ClaimStatus;
-  issuance: IssuanceRecord | null;
-  remaining: number;
+/**
+ * What claimCoupon needs, whichever strategy decides it: ClaimService (the Redis gate) or
+ * DbLockClaims / DbAtomicClaims (MongoDB alone, CLAIM_STRATEGY=db-lock or db-atomic, for load comparison only).
+ */
+export interface ClaimPort {
+  claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome>;
 }
 
 /** What making a winner durable ended in. */

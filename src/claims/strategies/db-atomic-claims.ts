@@ -13,15 +13,14 @@
  */
 import { Types, type mongo } from 'mongoose';
 import type { Logger } from 'pino';
-import { notFound, serviceUnavailable } from '../errors';
-import type { ClaimPort } from '../context';
-import { LIVE, type Models } from '../mongo/models';
-import type { StockReply } from '../redis/scripts';
-import { guardedClaim, type ClaimOutcome, type ClaimServiceOptions } from './claim-service';
-import type { CouponCatalog } from './coupon-catalog';
-import type { CouponDefinition, IssuanceRecord } from './coupon-model';
-import { isDuplicateKey, toIssuanceRecord } from './issuance-writer';
-import { PeriodicTask } from './periodic-task';
+import { notFound, serviceUnavailable } from '../../errors';
+import { LIVE, type Models } from '../../mongo/models';
+import type { StockReply } from '../../redis/scripts';
+import { guardedClaim, type ClaimPort, type ClaimServiceOptions } from '../claim-service';
+import type { CouponCatalog } from '../../coupons/coupon-catalog';
+import type { ClaimOutcome, CouponDefinition, IssuanceRecord } from '../../coupons/coupon-model';
+import { isDuplicateKey, toIssuanceRecord } from '../issuance-writer';
+import { PeriodicTask } from '../../support/periodic-task';
 
 /** Sequence collisions only follow a give-back or a repair; a few attempts always clear them. */
 const MAX_INSERT_ATTEMPTS = 5;

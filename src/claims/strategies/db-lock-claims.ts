@@ -19,9 +19,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Types, type ClientSession } from 'mongoose';
-import { DeadlineExceededError, notFound } from '../errors';
-import type { ClaimOutcome } from './claim-service';
-import type { CouponDefinition, IssuanceRecord } from './coupon-model';
+import { DeadlineExceededError, notFound } from '../../errors';
+import type { ClaimOutcome } from '../../coupons/coupon-model';
+import type { CouponDefinition, IssuanceRecord } from '../../coupons/coupon-model';
 import { DbCounterClaims, violatedIndex } from './db-atomic-claims';
 
 /** A holder that died frees the lock after this long. */

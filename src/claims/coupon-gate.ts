@@ -38,8 +38,8 @@ import {
   type StockReply,
   type WinnerEntry,
 } from '../redis/scripts';
-import { toDefinition } from './coupon-catalog';
-import type { CouponDefinition } from './coupon-model';
+import { toDefinition } from '../coupons/coupon-catalog';
+import type { CouponDefinition } from '../coupons/coupon-model';
 
 /**
  * Held while one instance rebuilds a coupon. Short, so a loader killed mid-rebuild blocks the

@@ -5,11 +5,11 @@
 import { Types, type Cursor } from 'mongoose';
 import { badUserInput, notFound } from '../errors';
 import type { IssuanceDocument, Models } from '../mongo/models';
-import { assertCouponId, toDefinition, type CouponCatalog } from './coupon-catalog';
-import type { CouponStatus, CouponView, IssuanceRecord } from './coupon-model';
-import type { CouponReader } from './coupon-reader';
-import { toIssuanceRecord } from './issuance-writer';
-import { decodeCursor, encodeCursor, pageSize, type Page } from './paging';
+import { assertCouponId, toDefinition, type CouponCatalog } from '../coupons/coupon-catalog';
+import type { CouponStatus, CouponView, IssuanceRecord } from '../coupons/coupon-model';
+import type { CouponReader } from '../live/coupon-reader';
+import { toIssuanceRecord } from '../claims/issuance-writer';
+import { decodeCursor, encodeCursor, pageSize, type Page } from '../support/paging';
 
 export const COUPON_PAGE_MAX = 100;
 export const ISSUANCE_PAGE_MAX = 1000;

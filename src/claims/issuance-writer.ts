@@ -10,7 +10,7 @@
 import { Types } from 'mongoose';
 import { DependencyError } from '../errors';
 import { DUPLICATE_KEY, LIVE, type IssuanceDocument, type Models } from '../mongo/models';
-import type { IssuanceRecord, IssuanceStatus } from './coupon-model';
+import type { IssuanceRecord, IssuanceStatus } from '../coupons/coupon-model';
 
 export type WriteOutcome =
   /** MongoDB holds exactly this issuance. */

@@ -3,10 +3,10 @@
  */
 import { Types } from 'mongoose';
 import type { Models } from '../mongo/models';
-import { assertCouponId, type CouponCatalog } from './coupon-catalog';
-import type { CouponGate } from './coupon-gate';
-import { couponStatus, type CouponDefinition, type CouponView, type IssuanceRecord, type StockSnapshot } from './coupon-model';
-import { toIssuanceRecord } from './issuance-writer';
+import { assertCouponId, type CouponCatalog } from '../coupons/coupon-catalog';
+import type { CouponGate } from '../claims/coupon-gate';
+import { couponStatus, type CouponDefinition, type CouponView, type IssuanceRecord, type StockSnapshot } from '../coupons/coupon-model';
+import { toIssuanceRecord } from '../claims/issuance-writer';
 
 const MY_ISSUANCES_LIMIT = 1000;
 

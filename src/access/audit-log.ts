@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { badUserInput } from '../errors';
 import type { Models } from '../mongo/models';
 import type { Viewer } from './auth';
-import { decodeCursor, encodeCursor, pageSize, type Page } from './paging';
+import { decodeCursor, encodeCursor, pageSize, type Page } from '../support/paging';
 
 export type AuditAction = 'CREATE_COUPON' | 'UPDATE_COUPON' | 'END_COUPON' | 'REDEEM_ISSUANCE' | 'CANCEL_ISSUANCE';
 

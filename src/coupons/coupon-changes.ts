@@ -7,14 +7,14 @@
  * A message can be missed (a subscriber reconnecting, an instance starting): so the definitions
  * of the coupons each instance used in the last minute are also re-read from MongoDB every
  * REVALIDATE_MS in one query, and a definition that differs replaces the cached one. The sold-out
- * memory has its own 500 ms check of `remaining` in Redis (src/services/sold-out-memory.ts).
+ * memory has its own 500 ms check of `remaining` in Redis (src/claims/sold-out-memory.ts).
  */
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import type { Models } from '../mongo/models';
 import type { RedisClient } from '../redis/client';
 import { toDefinition, type CouponCatalog } from './coupon-catalog';
-import { PeriodicTask } from './periodic-task';
+import { PeriodicTask } from '../support/periodic-task';
 
 export const COUPON_CHANGED_CHANNEL = 'coupon-changed';
 /** How often the definitions in use are re-validated: bounds a missed message's effect to well under 1 s. */

@@ -63,3 +63,12 @@ export function couponStatus(coupon: Pick<CouponDefinition, 'startsAt' | 'endsAt
   if (remaining <= 0) return 'SOLD_OUT';
   return 'ACTIVE';
 }
+
+/** What a claim ended in: a business outcome, never an error. */
+export type ClaimStatus = 'ISSUED' | 'ALREADY_ISSUED' | 'SOLD_OUT' | 'NOT_STARTED' | 'ENDED';
+
+export interface ClaimOutcome {
+  status: ClaimStatus;
+  issuance: IssuanceRecord | null;
+  remaining: number;
+}

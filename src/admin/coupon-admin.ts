@@ -19,12 +19,12 @@ import type { Logger } from 'pino';
 import { badUserInput, notFound, toClientError, withDeadline } from '../errors';
 import { LIVE, type Models } from '../mongo/models';
 import type { DefineOutcome } from '../redis/scripts';
-import type { AuditLog } from './audit-log';
-import type { Viewer } from './auth';
-import { assertCouponId, validateUpdateCoupon, type CouponCatalog, type UpdateCouponRequest } from './coupon-catalog';
-import type { CouponGate } from './coupon-gate';
-import type { CouponChanges } from './coupon-changes';
-import type { CouponDefinition } from './coupon-model';
+import type { AuditLog } from '../access/audit-log';
+import type { Viewer } from '../access/auth';
+import { assertCouponId, validateUpdateCoupon, type CouponCatalog, type UpdateCouponRequest } from '../coupons/coupon-catalog';
+import type { CouponGate } from '../claims/coupon-gate';
+import type { CouponChanges } from '../coupons/coupon-changes';
+import type { CouponDefinition } from '../coupons/coupon-model';
 
 /** Longer than any MongoDB write is allowed to take (its deadline is 2 s). */
 export const HOLD_MS = 5000;

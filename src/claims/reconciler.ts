@@ -15,10 +15,10 @@ import { Types } from 'mongoose';
 import { LIVE, type Models } from '../mongo/models';
 import type { GateInspection, MetaDefinition } from '../redis/scripts';
 import type { ClaimService } from './claim-service';
-import type { CouponCatalog } from './coupon-catalog';
+import type { CouponCatalog } from '../coupons/coupon-catalog';
 import type { CouponGate } from './coupon-gate';
-import type { CouponDefinition } from './coupon-model';
-import { PeriodicTask } from './periodic-task';
+import type { CouponDefinition } from '../coupons/coupon-model';
+import { PeriodicTask } from '../support/periodic-task';
 
 export interface ReconcilerOptions {
   intervalMs: number;

@@ -15,10 +15,9 @@
  */
 import type { Logger } from 'pino';
 import { LIVE, type Models } from '../mongo/models';
-import type { ClaimOutcome } from './claim-service';
-import type { CouponDefinition, IssuanceRecord } from './coupon-model';
+import type { ClaimOutcome, CouponDefinition, IssuanceRecord } from '../coupons/coupon-model';
 import { toIssuanceRecord } from './issuance-writer';
-import { PeriodicTask } from './periodic-task';
+import { PeriodicTask } from '../support/periodic-task';
 
 /** How often a remembered coupon's stock is checked in Redis: bounds how long a returned unit goes unseen. */
 export const CHECK_INTERVAL_MS = 500;
