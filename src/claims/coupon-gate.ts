@@ -142,12 +142,11 @@ export class CouponGate {
   }
 
   /**
-   * Puts a changed definition into the claim state at once (define-2.lua): 'admin' refuses a
-   * total below the sequences taken and holds the definition against the reconciler for `holdMs`
-   * while MongoDB is written; 'repair' sets MongoDB's definition unless such a hold is in force.
+   * Puts a definition into the claim state at once (define-2.lua, modes explained there): the
+   * definition carries MongoDB's revision, and an older one never replaces a newer one.
    */
-  async define(coupon: CouponDefinition, holdMs: number, mode: DefineMode): Promise<DefineOutcome> {
-    const outcome = parseDefineReply(await this.redis.couponDefine(...defineArgs(couponKeys(coupon.id), coupon, holdMs, mode)));
+  async define(coupon: CouponDefinition, holdMs: number, mode: DefineMode, token = ''): Promise<DefineOutcome> {
+    const outcome = parseDefineReply(await this.redis.couponDefine(...defineArgs(couponKeys(coupon.id), coupon, holdMs, mode, token)));
     // A new quantity changes `remaining`, a new window the status: watchers must hear it.
     if (outcome === 'updated') this.onStockChanged(coupon.id);
     return outcome;

@@ -46,9 +46,10 @@ export function validateCreateCoupon(input: CreateCouponRequest, now: Date): Omi
 
 /**
  * The definition after an update, checked as a whole; throws BAD_USER_INPUT naming the field.
- * `issuedCount` (issuances that are not CANCELLED) bounds totalQuantity from below.
+ * `issuedCount` (issuances that are not CANCELLED) bounds totalQuantity from below, and so does
+ * `highestSequence` (the highest sequence among them): sequences are 1..totalQuantity.
  */
-export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCouponRequest, now: Date, issuedCount: number): CouponDefinition {
+export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCouponRequest, now: Date, issuedCount: number, highestSequence = 0): CouponDefinition {
   for (const field of ['name', 'startsAt', 'totalQuantity'] as const) {
     if (input[field] === null) throw badUserInput(`${field} cannot be removed`, field);
   }
@@ -63,7 +64,14 @@ export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCou
     redeemBy: input.redeemBy === undefined ? current.redeemBy : input.redeemBy,
   });
   if (next.totalQuantity < issuedCount) throw badUserInput(`totalQuantity cannot go below issuedCount (${issuedCount})`, 'totalQuantity');
-  return { id: current.id, ...next };
+  if (next.totalQuantity < highestSequence) throw badUserInput(belowSequence(highestSequence), 'totalQuantity');
+  return { id: current.id, ...next, revision: current.revision };
+}
+
+/** Why a total below a live sequence is refused (sequences are 1..totalQuantity). */
+export function belowSequence(highestSequence?: number): string {
+  const which = highestSequence ? ` (${highestSequence})` : '';
+  return `totalQuantity cannot go below the highest sequence of an issuance that is not CANCELLED${which}: sequences are 1..totalQuantity`;
 }
 
 function checkDefinition(fields: Omit<CouponDefinition, 'id'>): Omit<CouponDefinition, 'id'> {
@@ -83,7 +91,9 @@ export function assertCouponId(id: string): void {
   if (!/^[0-9a-f]{24}$/i.test(id) || !isValidObjectId(id)) throw badUserInput('couponId is not a valid coupon id', 'couponId');
 }
 
-export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & { redeemBy?: Date | null }): CouponDefinition {
+export function toDefinition(
+  doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & { redeemBy?: Date | null; revision?: number | null },
+): CouponDefinition {
   return {
     id: doc._id.toHexString(),
     name: doc.name,
@@ -91,7 +101,19 @@ export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQu
     startsAt: doc.startsAt,
     endsAt: doc.endsAt ?? null,
     redeemBy: doc.redeemBy ?? null,
+    revision: doc.revision ?? 0,
   };
+}
+
+/** The fields an admin change may set. */
+export const DEFINITION_FIELDS = ['name', 'totalQuantity', 'startsAt', 'endsAt', 'redeemBy'] as const;
+
+/** The fields of `next` that differ from `current`, as a MongoDB `$set`. */
+export function changedFields(current: CouponDefinition, next: CouponDefinition): Partial<Omit<CouponDefinition, 'id'>> {
+  const shown = (value: unknown) => (value instanceof Date ? value.getTime() : value);
+  const changed: Record<string, unknown> = {};
+  for (const field of DEFINITION_FIELDS) if (shown(current[field]) !== shown(next[field])) changed[field] = next[field];
+  return changed as Partial<Omit<CouponDefinition, 'id'>>;
 }
 
 const MISSING_TTL_MS = 1000;
@@ -132,15 +154,22 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
     return definition;
   }
 
-  /** Stores a changed definition in MongoDB (the source of truth) and caches it; null when the coupon is gone. */
-  async save(definition: CouponDefinition): Promise<CouponDefinition | null> {
-    const { name, totalQuantity, startsAt, endsAt, redeemBy } = definition;
-    const doc = await this.models.Coupon.findByIdAndUpdate(
-      new Types.ObjectId(definition.id),
-      { $set: { name, totalQuantity, startsAt, endsAt, redeemBy }, $inc: { revision: 1 } },
+  /**
+   * Stores a change in MongoDB (the source of truth and the arbiter of concurrent changes): only
+   * the fields that differ from `current`, and only if the coupon is still at `current`'s
+   * revision, which goes up by one. 'conflict' when another change got there first (the caller
+   * re-reads), null when the coupon is gone.
+   */
+  async save(current: CouponDefinition, next: CouponDefinition): Promise<CouponDefinition | 'conflict' | null> {
+    const revision = current.revision ?? 0;
+    const _id = new Types.ObjectId(current.id);
+    // Coupons stored before revisions existed have none: they are at revision 0.
+    const doc = await this.models.Coupon.findOneAndUpdate(
+      { _id, revision: revision === 0 ? { $in: [0, null] } : revision },
+      { $set: { ...changedFields(current, next), revision: revision + 1 } },
       { returnDocument: 'after' },
     ).lean();
-    if (!doc) return null;
+    if (!doc) return (await this.models.Coupon.exists({ _id })) ? 'conflict' : null;
     const saved = toDefinition(doc);
     this.replace(saved);
     return saved;
@@ -183,6 +212,8 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
   /** A definition as MongoDB now holds it: cached, and announced when it differs from the cached one. */
   replace(definition: CouponDefinition): void {
     const before = this.known.get(definition.id);
+    // A read that started before a change may finish after it: never go back a revision.
+    if (before && (before.revision ?? -1) > (definition.revision ?? -1)) return;
     this.remember(definition);
     if (!before || !sameDefinition(before, definition)) this.emit('changed', definition.id);
   }

@@ -11,6 +11,11 @@ export interface CouponDefinition {
   endsAt: Date | null;
   /** Issuances can be redeemed until then; null = no limit. */
   redeemBy: Date | null;
+  /**
+   * MongoDB's revision of the coupon, raised by every change (compare-and-set, see
+   * coupon-admin.ts); the claim state keeps the one it holds. Absent where it is not known.
+   */
+  revision?: number;
 }
 
 export type CouponStatus = 'SCHEDULED' | 'ACTIVE' | 'SOLD_OUT' | 'ENDED';

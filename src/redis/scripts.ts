@@ -113,12 +113,15 @@ export function parseStockReply(reply: unknown): StockReply {
 export const claimArgs = (keys: CouponKeys, userId: string, issuanceId: string) =>
   [keys.meta, keys.winners, keys.pending, keys.free, userId, issuanceId] as const;
 
-export const loadArgs = (
-  keys: CouponKeys,
-  coupon: { totalQuantity: number; startsAt: Date; endsAt?: Date | null },
-  highestSequence: number,
-  freeSequences: number[],
-) =>
+/** A definition as the claim state holds it; `revision` is MongoDB's (absent: unknown, -1). */
+export interface ClaimWindow {
+  totalQuantity: number;
+  startsAt: Date;
+  endsAt?: Date | null;
+  revision?: number;
+}
+
+export const loadArgs = (keys: CouponKeys, coupon: ClaimWindow, highestSequence: number, freeSequences: number[]) =>
   [
     keys.meta,
     keys.winners,
@@ -128,6 +131,7 @@ export const loadArgs = (
     coupon.startsAt.getTime(),
     coupon.endsAt ? coupon.endsAt.getTime() : 0,
     highestSequence,
+    coupon.revision ?? -1,
     ...freeSequences,
   ] as const;
 
@@ -170,30 +174,41 @@ export const inspectArgs = (keys: CouponKeys) => [keys.meta, keys.winners, keys.
 export const forgetArgs = (keys: CouponKeys, seen: Pick<GateInspection, 'epoch' | 'version'>) =>
   [keys.meta, keys.winners, keys.pending, keys.free, seen.epoch, seen.version] as const;
 
-/** A coupon's definition as the claim state holds it, and how updates to it went. */
-export type DefineMode = 'admin' | 'repair';
-export type DefineOutcome = 'updated' | 'not-loaded' | 'below-taken' | 'held';
+/**
+ * How a definition is put into the claim state (define-2.lua): 'hold' narrows it before an admin
+ * change writes MongoDB, 'commit' sets what MongoDB stored, 'undo' takes back a hold whose change
+ * did not reach MongoDB, 'repair' sets MongoDB's definition (the reconciler, the loader).
+ */
+export type DefineMode = 'hold' | 'commit' | 'undo' | 'repair';
+export type DefineOutcome = 'updated' | 'not-loaded' | 'below-taken' | 'held' | 'stale' | 'busy' | 'below-sequence';
 
-export const defineArgs = (
-  keys: CouponKeys,
-  coupon: { totalQuantity: number; startsAt: Date; endsAt?: Date | null },
-  holdMs: number,
-  mode: DefineMode,
-) => [keys.meta, keys.free, coupon.totalQuantity, coupon.startsAt.getTime(), coupon.endsAt ? coupon.endsAt.getTime() : 0, holdMs, mode] as const;
+export const defineArgs = (keys: CouponKeys, coupon: ClaimWindow, holdMs: number, mode: DefineMode, token = '') =>
+  [
+    keys.meta,
+    keys.free,
+    coupon.totalQuantity,
+    coupon.startsAt.getTime(),
+    coupon.endsAt ? coupon.endsAt.getTime() : 0,
+    holdMs,
+    mode,
+    coupon.revision ?? -1,
+    token,
+  ] as const;
+
+const DEFINE_REPLIES: Record<number, DefineOutcome> = {
+  1: 'updated',
+  0: 'not-loaded',
+  [-1]: 'below-taken',
+  [-2]: 'held',
+  [-3]: 'stale',
+  [-4]: 'busy',
+  [-5]: 'below-sequence',
+};
 
 export function parseDefineReply(reply: unknown): DefineOutcome {
-  switch (reply) {
-    case 1:
-      return 'updated';
-    case 0:
-      return 'not-loaded';
-    case -1:
-      return 'below-taken';
-    case -2:
-      return 'held';
-    default:
-      throw new ScriptReplyError(`define reply ${JSON.stringify(reply)}`);
-  }
+  const outcome = typeof reply === 'number' ? DEFINE_REPLIES[reply] : undefined;
+  if (!outcome) throw new ScriptReplyError(`define reply ${JSON.stringify(reply)}`);
+  return outcome;
 }
 
 /** The definition fields of meta, for the reconciler's comparison with MongoDB. */

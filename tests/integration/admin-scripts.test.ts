@@ -25,25 +25,76 @@ async function loadedCoupon(total: number) {
   return keys;
 }
 const claim = async (keys: ReturnType<typeof couponKeys>, user: string) => parseClaimReply(await redis.couponClaim(...claimArgs(keys, user, `id-${user}`)));
-const define = async (keys: ReturnType<typeof couponKeys>, total: number, mode: 'admin' | 'repair', holdMs = 0, endsAt: Date | null = null) =>
-  parseDefineReply(await redis.couponDefine(...defineArgs(keys, { totalQuantity: total, startsAt: new Date(0), endsAt }, holdMs, mode)));
+type Mode = 'hold' | 'commit' | 'undo' | 'repair';
+/** define-2.lua at revision `revision` (the loaded coupons are at revision 0). */
+const define = async (keys: ReturnType<typeof couponKeys>, total: number, mode: Mode, options: { holdMs?: number; endsAt?: Date | null; revision?: number; token?: string } = {}) =>
+  parseDefineReply(
+    await redis.couponDefine(
+      ...defineArgs(keys, { totalQuantity: total, startsAt: new Date(0), endsAt: options.endsAt ?? null, revision: options.revision ?? 0 }, options.holdMs ?? 5000, mode, options.token ?? 't'),
+    ),
+  );
 const remaining = async (keys: ReturnType<typeof couponKeys>) => parseStockReply(await redis.couponStock(...stockArgs(keys))).remaining;
+const totalOf = async (keys: ReturnType<typeof couponKeys>) => Number(await redis.hget(keys.meta, 'total'));
 
 describe('define-2.lua', () => {
-  test('an admin total below the units taken is refused and changes nothing; at the units taken it closes the stock', async () => {
+  test('a hold with a total below the units taken is refused and changes nothing; at the units taken it closes the stock', async () => {
     const keys = await loadedCoupon(5);
     for (const user of ['a', 'b', 'c']) await claim(keys, user);
-    expect(await define(keys, 2, 'admin')).toBe('below-taken');
+    expect(await define(keys, 2, 'hold')).toBe('below-taken');
     expect(await remaining(keys)).toBe(2);
-    expect(await define(keys, 3, 'admin')).toBe('updated');
+    expect(await define(keys, 3, 'hold')).toBe('updated');
     expect((await claim(keys, 'd')).status).toBe('SOLD_OUT');
-    expect(await define(keys, 4, 'admin')).toBe('updated');
+    expect(await define(keys, 4, 'commit', { revision: 1 })).toBe('updated');
     expect((await claim(keys, 'd')).status).toBe('ISSUED');
+  });
+
+  test('a hold with a total below a live sequence is refused, even when the units taken fit', async () => {
+    const keys = await loadedCoupon(4);
+    const won: Array<ReturnType<typeof parseClaimReply>> = [];
+    for (const user of ['a', 'b', 'c', 'd']) won.push(await claim(keys, user));
+    // Sequences 1 and 2 cancelled: 2 units taken, but 3 and 4 are live.
+    for (const [i, user] of ['a', 'b'].entries()) await redis.couponCancel(...cancelArgs(keys, user, won[i]!.winner!.issuanceId, won[i]!.winner!.sequence));
+    expect(await define(keys, 2, 'hold')).toBe('below-sequence');
+    expect(await define(keys, 3, 'hold')).toBe('below-sequence');
+    expect(await totalOf(keys)).toBe(4);
+    expect(await define(keys, 4, 'hold')).toBe('updated');
+  });
+
+  test('one hold at a time: another change is busy until it commits, and an older revision never replaces a newer one', async () => {
+    const keys = await loadedCoupon(10);
+    expect(await define(keys, 5, 'hold', { token: 'first' })).toBe('updated');
+    expect(await define(keys, 7, 'hold', { token: 'second' })).toBe('busy');
+    expect(await define(keys, 5, 'commit', { revision: 1 })).toBe('updated');
+    // A late commit of the change that lost, or a repeated one: stale.
+    expect(await define(keys, 50, 'commit', { revision: 1 })).toBe('stale');
+    expect(await define(keys, 50, 'repair', { revision: 0 })).toBe('stale');
+    expect(await define(keys, 7, 'hold', { token: 'second', revision: 0 })).toBe('stale');
+    expect(await define(keys, 7, 'hold', { token: 'second', revision: 1 })).toBe('updated');
+    expect(await totalOf(keys)).toBe(7);
+  });
+
+  test('a widening commit on a newer revision takes over from a hold that lost its compare-and-set, whose undo then does nothing', async () => {
+    const keys = await loadedCoupon(10);
+    expect(await define(keys, 5, 'hold', { token: 'lowering' })).toBe('updated');
+    expect(await define(keys, 50, 'commit', { revision: 1 })).toBe('updated');
+    expect(await define(keys, 10, 'undo', { token: 'lowering' })).toBe('stale');
+    expect(await totalOf(keys)).toBe(50);
+  });
+
+  test('a commit of the revision a hold was computed from keeps the narrowed definition', async () => {
+    const keys = await loadedCoupon(10);
+    // The hold was computed from revision 1 (MongoDB had it), whose own commit arrives late.
+    expect(await define(keys, 5, 'hold', { token: 'lowering', revision: 1 })).toBe('updated');
+    expect(await define(keys, 50, 'commit', { revision: 1 })).toBe('stale');
+    expect(await totalOf(keys)).toBe(5);
+    // Its compare-and-set lost: the undo puts back revision 1's definition.
+    expect(await define(keys, 50, 'undo', { token: 'lowering', revision: 1 })).toBe('updated');
+    expect(await totalOf(keys)).toBe(50);
   });
 
   test('a new window applies to the next claim, and a hold keeps the reconciler from setting another until it expires', async () => {
     const keys = await loadedCoupon(5);
-    expect(await define(keys, 5, 'admin', 300, new Date(Date.now() - 1000))).toBe('updated');
+    expect(await define(keys, 5, 'hold', { holdMs: 300, endsAt: new Date(Date.now() - 1000) })).toBe('updated');
     expect((await claim(keys, 'late')).status).toBe('ENDED');
     expect(await define(keys, 5, 'repair')).toBe('held');
     expect((await claim(keys, 'late')).status).toBe('ENDED');
@@ -54,7 +105,8 @@ describe('define-2.lua', () => {
 
   test('a state that is not loaded is never created', async () => {
     const keys = couponKeys('not-loaded-define');
-    expect(await define(keys, 5, 'admin')).toBe('not-loaded');
+    expect(await define(keys, 5, 'hold')).toBe('not-loaded');
+    expect(await define(keys, 5, 'commit', { revision: 3 })).toBe('not-loaded');
     expect(await redis.exists(keys.meta)).toBe(0);
   });
 });

@@ -11,9 +11,10 @@ describe('coupon keys and script arguments', () => {
     expect(claimArgs(couponKeys('c'), 'u', 'i')).toEqual(['coupon:{c}:meta', 'coupon:{c}:winners', 'coupon:{c}:pending', 'coupon:{c}:free', 'u', 'i']);
   });
 
-  test('load arguments carry the window in epoch ms and 0 for no end', () => {
+  test('load arguments carry the window in epoch ms and 0 for no end, then the revision (-1 when unknown)', () => {
     const args = loadArgs(couponKeys('c'), { totalQuantity: 5, startsAt: new Date(1000), endsAt: null }, 3, [2]);
-    expect(args.slice(4)).toEqual([5, 1000, 0, 3, 2]);
+    expect(args.slice(4)).toEqual([5, 1000, 0, 3, -1, 2]);
+    expect(loadArgs(couponKeys('c'), { totalQuantity: 5, startsAt: new Date(1000), endsAt: null, revision: 4 }, 3, []).slice(4)).toEqual([5, 1000, 0, 3, 4]);
   });
 
   test('a winner entry survives encoding, including ids with colons', () => {
