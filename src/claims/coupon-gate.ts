@@ -147,8 +147,9 @@ export class CouponGate {
    */
   async define(coupon: CouponDefinition, holdMs: number, mode: DefineMode, token = ''): Promise<DefineOutcome> {
     const outcome = parseDefineReply(await this.redis.couponDefine(...defineArgs(couponKeys(coupon.id), coupon, holdMs, mode, token)));
-    // A new quantity changes `remaining`, a new window the status: watchers must hear it.
-    if (outcome === 'updated') this.onStockChanged(coupon.id);
+    // A new quantity changes `remaining`, a new window the status: watchers must hear it (a
+    // hold is followed at once by its commit or undo, which they hear).
+    if (outcome === 'updated' && mode !== 'hold') this.onStockChanged(coupon.id);
     return outcome;
   }
 
