@@ -87,6 +87,9 @@ const envSchema = z.object({
   // Per address (IPv6: per /56): 300 in one second is 300 people behind one office NAT clicking
   // in the same second, which an office does not do; carrier-grade NATs may need more.
   CLAIM_RATE_PER_IP: nonNegativeInt.default(300),
+  // Cancels and redeems per second, per user, together; 0 turns the limit off. A person redeems
+  // or cancels a few times a day; 5 in one second is a script, and each cancel moves stock.
+  LIFECYCLE_RATE_PER_USER: nonNegativeInt.default(5),
   // Reverse proxies believed about the client's address (X-Forwarded-For); unset: none.
   TRUSTED_PROXIES: trustedProxyList.optional(),
   PLAYGROUND_ENABLED: z.enum(['true', 'false']).optional(),
@@ -141,6 +144,7 @@ export interface Config {
   /** Unset: a random per-start secret, with dev tokens printed (never in production). */
   jwtSecret?: string;
   claimRatePerUser: number;
+  lifecycleRatePerUser: number;
   claimRatePerIp: number;
   /** Proxies whose X-Forwarded-For names the client (addresses, CIDR ranges, proxy-addr names); empty: the socket's peer is the client. */
   trustedProxies: string[];
@@ -215,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mongoUri: e.MONGODB_URI,
     jwtSecret: e.JWT_SECRET,
     claimRatePerUser: e.CLAIM_RATE_PER_USER,
+    lifecycleRatePerUser: e.LIFECYCLE_RATE_PER_USER,
     claimRatePerIp: e.CLAIM_RATE_PER_IP,
     trustedProxies: e.TRUSTED_PROXIES ?? [],
     playgroundEnabled: e.PLAYGROUND_ENABLED ? e.PLAYGROUND_ENABLED === 'true' : !production,

@@ -39,6 +39,8 @@ export interface ClaimRateLimiterOptions {
   perIp: number;
   /** Called when a count fell back to memory (Redis slow or disconnected). */
   onFallback?: () => void;
+  /** Where the counts live; another prefix is another, independent limit (cancel and redeem use `ratelimit:lifecycle`). */
+  keyPrefix?: string;
 }
 
 export interface Claimant {
@@ -85,7 +87,7 @@ export class ClaimRateLimiter {
   /** `redis` should have a short commandTimeout: it is how long a claim may wait for a count. */
   constructor(redis: RedisClient, options: ClaimRateLimiterOptions) {
     const build = (name: string, points: number): RateLimiterAbstract => {
-      const keyPrefix = `${RATE_LIMIT_KEY_PREFIX}:${name}`;
+      const keyPrefix = `${options.keyPrefix ?? RATE_LIMIT_KEY_PREFIX}:${name}`;
       const memory = new FallbackLimiter({ keyPrefix, points, duration: WINDOW_SECONDS }, () => options.onFallback?.());
       return new RateLimiterRedis({
         storeClient: redis,

@@ -164,7 +164,17 @@ export class ClaimService {
       }
       if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);
       if (reply.status === 'ALREADY_ISSUED' && !reply.pending) {
-        return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, reply.winner, true), remaining: reply.remaining };
+        // Redis knows who won, not what became of it: a cancel writes MongoDB before Redis, so
+        // the entry may be a cancelled issuance. One read by id (the one the answer's status
+        // would cost anyway) keeps ALREADY_ISSUED to live issuances.
+        const stored = await this.writer.stored(reply.winner.issuanceId);
+        if (stored && stored.status !== 'CANCELLED') return { status: 'ALREADY_ISSUED', issuance: stored, remaining: reply.remaining };
+        if (stored) {
+          // Finish the cancel's Redis step (cancel-4.lua acts once), then claim again like anyone.
+          if (await this.gate.cancel(coupon.id, userId, stored.id, stored.sequence)) this.options.onStockChanged(coupon.id);
+          continue;
+        }
+        // Not in MongoDB at all: written like a pending win below.
       }
       // A new win, or an earlier one not known to be in MongoDB (its write unconfirmed, or its
       // confirmation lost): durable before the answer, and SERVICE_UNAVAILABLE while MongoDB is down.

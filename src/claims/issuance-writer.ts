@@ -139,6 +139,12 @@ export class IssuanceWriter {
     }
   }
 
+  /** The issuance as MongoDB holds it now (whatever its status), or null. */
+  async stored(issuanceId: string): Promise<IssuanceRecord | null> {
+    const doc = await this.models.Issuance.findById(new Types.ObjectId(issuanceId)).lean();
+    return doc ? toIssuanceRecord(doc) : null;
+  }
+
   private async writeOne(record: IssuanceRecord): Promise<WriteOutcome> {
     try {
       await this.models.Issuance.bulkWrite([insertOf(record)], { ordered: true });

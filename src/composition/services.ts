@@ -113,12 +113,19 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   changes.onChange(({ couponId }) => soldOut.forget(couponId));
   const audit = new AuditLog(models, logger);
   const redisGate = dbStock ? undefined : gate;
+  // Cancels and redeems have a limit of their own: a cancel moves stock, and a script repeating them must not.
+  const lifecycleLimiter = new ClaimRateLimiter(limiterRedis, {
+    perUser: settings.lifecycleRatePerUser,
+    perIp: 0,
+    keyPrefix: 'ratelimit:lifecycle',
+    onFallback: () => metrics.dependencyErrors.inc({ dependency: 'redis' }),
+  });
   const lifecycle = new IssuanceLifecycle(models, catalog, redisGate, audit, {
     onReturned: async (couponId) => {
       stockFeed.changed(couponId);
       await changes.announce({ couponId, definition: false });
     },
-  }, logger);
+  }, logger, lifecycleLimiter);
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,

@@ -56,6 +56,9 @@ export function createIssuancesCsvHandler(services: Pick<Services, 'authenticato
 
   return async (req: IncomingMessage, res: ServerResponse, couponId: string): Promise<void> => {
     let cursor;
+    // Counted in the same turn as the check: an export that passed it holds its place while it
+    // awaits the cursor, so requests arriving meanwhile see it.
+    let counted = false;
     try {
       const viewer = services.authenticator.viewerFrom(req.headers.authorization);
       if (!viewer) throw unauthenticated();
@@ -64,11 +67,13 @@ export function createIssuancesCsvHandler(services: Pick<Services, 'authenticato
         res.setHeader('retry-after', '5');
         throw serviceUnavailable('too many exports at once, please retry');
       }
+      running += 1;
+      counted = true;
       cursor = await services.directory.allIssuances(couponId);
     } catch (error) {
+      if (counted) running -= 1;
       return refuse(res, error);
     }
-    running += 1;
     const started = performance.now();
     let rows = 0;
     res.writeHead(200, {

@@ -10,7 +10,13 @@
  * back in `free` atomically, so exactly one of the claimers racing for it wins it. If Redis fails
  * there (or the service dies in between), MongoDB already counts the unit as free: the
  * reconciler sees Redis ahead of MongoDB and rebuilds the coupon's state from it, which
- * counts only live issuances. A repeated cancel runs the Redis step again, harmlessly.
+ * counts only live issuances. Meanwhile a claim of the cancelled user that Redis answers
+ * ALREADY_ISSUED is checked against MongoDB (claim-service.ts), finds it CANCELLED and finishes
+ * this Redis step itself, so ALREADY_ISSUED is only ever a live issuance. A repeated cancel runs
+ * the Redis step again and announces a returned unit only if that step returned one now (the
+ * first attempt had failed): a no-op cancel publishes nothing.
+ *
+ * Cancels and redeems count against a per-user rate limit of their own (LIFECYCLE_RATE_PER_USER).
  */
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
@@ -20,6 +26,7 @@ import type { AuditLog } from '../access/audit-log';
 import type { Viewer } from '../access/auth';
 import type { CouponCatalog } from '../coupons/coupon-catalog';
 import type { IssuanceRecord } from '../coupons/coupon-model';
+import type { ClaimRateLimiter } from '../access/rate-limiter';
 import { toIssuanceRecord } from '../claims/issuance-writer';
 
 export const ORDER_ID_MAX = 200;
@@ -51,6 +58,8 @@ export class IssuanceLifecycle {
     private readonly audit: AuditLog,
     private readonly hooks: LifecycleHooks,
     private readonly logger: Logger,
+    /** Per user, cancels and redeems together; RATE_LIMITED beyond it. */
+    private readonly limiter?: Pick<ClaimRateLimiter, 'consume'>,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -58,6 +67,7 @@ export class IssuanceLifecycle {
     assertIssuanceId(issuanceId);
     const order = orderId.trim();
     if (order.length < 1 || order.length > ORDER_ID_MAX) throw badUserInput(`orderId must be 1 to ${ORDER_ID_MAX} characters after trimming`, 'orderId');
+    await this.limiter?.consume({ userId: actor.id, clientIp: '' });
     return this.guard(async () => {
       const current = await this.visible(actor, issuanceId);
       const settled = this.redeemAnswer(current, order);
@@ -83,12 +93,13 @@ export class IssuanceLifecycle {
 
   async cancel(actor: Viewer, issuanceId: string): Promise<IssuanceRecord> {
     assertIssuanceId(issuanceId);
+    await this.limiter?.consume({ userId: actor.id, clientIp: '' });
     return this.guard(async () => {
       const current = await this.visible(actor, issuanceId);
       if (current.status === 'REDEEMED') throw issuanceNotActive('a redeemed issuance cannot be cancelled');
       if (current.status === 'CANCELLED') {
         // Returned unchanged; the Redis step again, in case it failed the first time (it acts once).
-        await this.returnUnit(current);
+        await this.returnUnit(current, true);
         return current;
       }
       const now = this.clock();
@@ -130,15 +141,17 @@ export class IssuanceLifecycle {
   /**
    * The cancelled unit back to stock in Redis, and the news to every instance. A Redis failure is
    * logged, not answered: MongoDB holds the cancel, and the reconciler repairs Redis from it.
+   * A repeated cancel (`repeat`) has news only when its Redis step returned the unit now.
    */
-  private async returnUnit(cancelled: IssuanceRecord): Promise<void> {
+  private async returnUnit(cancelled: IssuanceRecord, repeat = false): Promise<void> {
+    let returned = false;
     try {
-      await this.stock?.cancel(cancelled.couponId, cancelled.userId, cancelled.id, cancelled.sequence);
+      returned = (await this.stock?.cancel(cancelled.couponId, cancelled.userId, cancelled.id, cancelled.sequence)) ?? false;
     } catch (error) {
       this.logger.warn({ couponId: cancelled.couponId, issuanceId: cancelled.id, err: (error as Error).message }, 'cancelled unit not returned in redis; the reconciler will rebuild the coupon from mongodb');
     }
-    // Always: another instance may still remember the cancelled user as a winner of a sold-out coupon.
-    await this.hooks.onReturned(cancelled.couponId);
+    // The first time always: another instance may still remember the cancelled user as a winner of a sold-out coupon.
+    if (!repeat || returned) await this.hooks.onReturned(cancelled.couponId);
   }
 
   /** Coded errors pass; MongoDB and Redis failures become SERVICE_UNAVAILABLE, the cause kept for the logs. */
