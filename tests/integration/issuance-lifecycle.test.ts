@@ -5,7 +5,8 @@ import { CANCEL, claimIssuance, dataOf, REDEEM, UPDATE, END } from '../support/a
 import type { RunningService } from '../../src/service';
 import { watchStock, wsClient } from '../support/subscriptions';
 
-const suite = useTestServices(2);
+// The races here send bursts from one user; the cancel/redeem rate limit has its own test (faults/lifecycle-races).
+const suite = useTestServices(2, { LIFECYCLE_RATE_PER_USER: '100' });
 let one: RunningService;
 let two: RunningService;
 let admin: string;
