@@ -1,5 +1,5 @@
-import { validateUpdateCoupon } from '../../src/coupons/coupon-catalog';
-import { diff } from '../../src/admin/coupon-admin';
+import { changedFields, validateUpdateCoupon } from '../../src/coupons/coupon-catalog';
+import { diff, intersection, narrows } from '../../src/admin/coupon-admin';
 import type { CouponDefinition } from '../../src/coupons/coupon-model';
 import { sameClaimWindow } from '../../src/claims/reconciler';
 
@@ -65,5 +65,32 @@ describe('updateCoupon rules', () => {
     expect(sameClaimWindow({ ...redis, endsAt: 0 }, c)).toBe(false);
     expect(sameClaimWindow({ ...redis, endsAt: 0 }, { ...c, endsAt: null })).toBe(true);
     expect(sameClaimWindow(null, c)).toBe(true);
+  });
+});
+
+describe('changes by revision', () => {
+  test('a total below the highest live sequence is refused even when it is not below issuedCount', () => {
+    const current = coupon({ totalQuantity: 4, startsAt: at('2026-03-01T09:00:00Z') });
+    expect(fieldOf(() => validateUpdateCoupon(current, { totalQuantity: 2 }, now, 2, 4))).toBe('totalQuantity');
+    expect(fieldOf(() => validateUpdateCoupon(current, { totalQuantity: 3 }, now, 2, 4))).toBe('totalQuantity');
+    expect(validateUpdateCoupon(current, { totalQuantity: 4 }, now, 2, 4).totalQuantity).toBe(4);
+  });
+
+  test('the new definition keeps the revision it was computed from, and only changed fields are written', () => {
+    const current = coupon({ revision: 7 });
+    const next = validateUpdateCoupon(current, { name: 'Renamed' }, now, 0);
+    expect(next.revision).toBe(7);
+    expect(changedFields(current, next)).toEqual({ name: 'Renamed' });
+  });
+
+  test('a change narrows when it admits less anywhere; the hold is what both admit', () => {
+    const current = coupon({ totalQuantity: 10, endsAt: at('2026-03-02T12:00:00Z') });
+    expect(narrows(current, { ...current, totalQuantity: 50 })).toBe(false);
+    expect(narrows(current, { ...current, endsAt: null })).toBe(false);
+    expect(narrows(current, { ...current, name: 'x' })).toBe(false);
+    const mixed = { ...current, totalQuantity: 50, endsAt: at('2026-03-01T13:00:00Z') };
+    expect(narrows(current, mixed)).toBe(true);
+    expect(intersection(current, mixed)).toMatchObject({ totalQuantity: 10, endsAt: at('2026-03-01T13:00:00Z'), startsAt: current.startsAt });
+    expect(narrows(coupon({ endsAt: null }), coupon({ endsAt: at('2026-03-02T12:00:00Z') }))).toBe(true);
   });
 });
