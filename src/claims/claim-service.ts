@@ -167,7 +167,8 @@ export class ClaimService {
         // Redis knows who won, not what became of it: a cancel writes MongoDB before Redis, so
         // the entry may be a cancelled issuance. One read by id (the one the answer's status
         // would cost anyway) keeps ALREADY_ISSUED to live issuances.
-        const stored = await this.writer.stored(reply.winner.issuanceId);
+        // Read-only, so retried once: a MongoDB just back from a stall may fail the first read.
+        const stored = await this.writer.stored(reply.winner.issuanceId).catch(() => this.writer.stored(reply.winner!.issuanceId));
         if (stored && stored.status !== 'CANCELLED') return { status: 'ALREADY_ISSUED', issuance: stored, remaining: reply.remaining };
         if (stored) {
           // Finish the cancel's Redis step (cancel-4.lua acts once), then claim again like anyone.
