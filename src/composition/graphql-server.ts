@@ -23,6 +23,9 @@ import { resolvers } from '../resolvers';
 import { typeDefs } from '../schema';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** graphql-js's hints: `Did you mean "x"?`, `Did you mean the enum value "X"?`, `Did you mean "a" or "b"?`. */
+const SUGGESTION = /Did you mean .+/;
+const SUGGESTION_MASK = '[Suggestion hidden]';
 /**
  * A request body not complete this long after the request arrived is answered 408 and its
  * connection cut. A claim's body (~200 bytes) comes with its headers; 64 KB at a slow mobile
@@ -54,7 +57,11 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
   const { metrics, logger } = options;
   const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
   const limits = requestLimits({ hideSchema: !options.introspectionEnabled });
-  const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+  const hideSchema = !options.introspectionEnabled;
+  const formatError = (given: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    // Without introspection, no answer names the schema: "Did you mean ...?" hints of every kind
+    // (fields, arguments, types, enum values in literals and variables) go, on both paths.
+    const formatted = hideSchema && SUGGESTION.test(given.message) ? { ...given, message: given.message.replace(SUGGESTION, SUGGESTION_MASK) } : given;
     const original = unwrapResolverError(error);
     const dependency = failedDependency(original);
     if (dependency) metrics.dependencyErrors.inc({ dependency });

@@ -82,6 +82,7 @@ export interface FrontParts {
 export function attachRoutes(httpServer: http.Server, parts: FrontParts): void {
   const { settings, services, connections, logger } = parts;
   const devTokens = settings.devTokens === true && settings.env !== 'production';
+  const clientAddress = clientAddressOf(settings.trustedProxies);
   httpServer.on(
     'request',
     createRoutes({
@@ -94,6 +95,7 @@ export function attachRoutes(httpServer: http.Server, parts: FrontParts): void {
       metrics: parts.metricsOnMainPort,
       logger,
       issuancesCsv: createIssuancesCsvHandler(services, logger),
+      readsSpent: services.reads.enabled ? (req) => services.reads.spent(clientAddress(req)) : undefined,
     }),
   );
 }

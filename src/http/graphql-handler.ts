@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { GraphQLContext } from '../context';
-import { DeadlineExceededError, serviceUnavailable, withDeadline } from '../errors';
+import { DeadlineExceededError, readsLimited, retryAfterSeconds, serviceUnavailable, withDeadline } from '../errors';
 import { asPlainRequest, formatResult, type CompiledOperations, type PlainRequest } from './compiled-operations';
 
 export interface BodyLimits {
@@ -95,10 +95,13 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
    * Apollo has to answer (an unknown document, or a request-level error such as invalid
    * variables, which Apollo reports in its own way).
    */
-  const runCompiled = async (req: IncomingMessage, request: PlainRequest): Promise<{ requestId: string; payload: string } | undefined> => {
+  const runCompiled = async (req: IncomingMessage, request: PlainRequest): Promise<{ requestId: string; payload: string; retryAfterMs?: number } | undefined> => {
     const compiled = options.compiled!.operations.find(request.query, request.operationName);
     if (!compiled) return undefined;
     const context = options.context(req);
+    // Charged to the caller's budgets as Apollo's path charges it (request-limits.ts, pagedCostPlugin).
+    const wait = await context.services.reads.charge(context.clientIp, context.viewer?.id, options.compiled!.operations.costOf(compiled));
+    if (wait !== undefined) return { requestId: context.requestId, retryAfterMs: wait, payload: formatResult({ errors: [readsLimited(wait)] }, options.compiled!.formatError) };
     const result = await compiled.query(undefined, context, request.variables);
     if (!('data' in result)) return undefined;
     if (result.errors?.length) options.compiled!.onErrors(context, request.operationName, result.errors);
@@ -119,7 +122,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       const compiled = plain && (await withDeadline(runCompiled(req, plain), deadlineMs, 'graphql request'));
       if (compiled) {
         options.compiled!.onAnswered?.('compiled');
-        res.writeHead(200, { 'x-request-id': compiled.requestId, 'content-type': plain.mediaType, 'content-length': Buffer.byteLength(compiled.payload) });
+        if (compiled.retryAfterMs !== undefined) res.setHeader('retry-after', retryAfterSeconds(compiled.retryAfterMs));
+        res.writeHead(compiled.retryAfterMs === undefined ? 200 : 429, { 'x-request-id': compiled.requestId, 'content-type': plain.mediaType, 'content-length': Buffer.byteLength(compiled.payload) });
         res.end(compiled.payload);
         return;
       }

@@ -28,6 +28,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import type { GraphQLContext } from '../context';
+import { readsLimitedOverHttp } from '../errors';
 
 /**
  * Every operation the schema allows fits well inside these, including a page that asks for 15
@@ -119,7 +120,7 @@ export function requestLimits(options: RequestLimitOptions): Pick<
     persistedQueries: false,
     parseOptions: { maxTokens: REQUEST_LIMITS.maxTokens },
     validationRules: [...armor.validationRules, oneClaimPerOperation],
-    plugins: [...(armor.plugins as ApolloServerPlugin[]), pagedCostPlugin() as ApolloServerPlugin],
+    plugins: [newDocumentBudgetPlugin() as ApolloServerPlugin, ...(armor.plugins as ApolloServerPlugin[]), pagedCostPlugin() as ApolloServerPlugin],
   };
 }
 
@@ -188,11 +189,30 @@ export function pagedCostPlugin(): ApolloServerPlugin<GraphQLContext> {
         if (!operation) return;
         const limit = contextValue.viewer?.admin ? REQUEST_LIMITS.adminMaxCost : REQUEST_LIMITS.maxCost;
         const cost = operationCost(schema, document, operation, request.variables ?? {});
+        // The same cost against the caller's budgets (src/access/read-limiter.ts).
+        const wait = await contextValue.services.reads.charge(contextValue.clientIp, contextValue.viewer?.id, Math.min(cost, limit));
+        if (wait !== undefined) throw readsLimitedOverHttp(wait);
         if (cost > limit) {
           throw new GraphQLError(`query cost limit of ${limit} exceeded, found ${cost}`, {
             extensions: { code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } },
           });
         }
+      },
+    }),
+  };
+}
+
+/**
+ * A document Apollo has not parsed before (a miss of its parsed-document cache; Apollo calls
+ * parsingDidStart only then) is counted against its address's budget of new documents, and
+ * refused before it is parsed once that is spent: HTTP 429, RATE_LIMITED.
+ */
+export function newDocumentBudgetPlugin(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    requestDidStart: async ({ contextValue }) => ({
+      parsingDidStart: async () => {
+        const wait = await contextValue.services.reads.newDocument(contextValue.clientIp);
+        if (wait !== undefined) throw readsLimitedOverHttp(wait, 'too many new GraphQL documents from this address, slow down');
       },
     }),
   };
