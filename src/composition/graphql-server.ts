@@ -15,7 +15,7 @@ import type { GraphQLContext } from '../context';
 import { failedDependency, toClientError } from '../errors';
 import { CompiledOperations } from '../http/compiled-operations';
 import { createGraphQLHandler, receiveBody } from '../http/graphql-handler';
-import { publicCostRule, requestLimits } from '../http/request-limits';
+import { KnownDocuments, publicCostRule, requestLimits } from '../http/request-limits';
 import { logRequestFailures, requestLoggingPlugin } from '../http/request-logging';
 import { subscriptionsOverHttpRefused } from '../http/subscriptions-over-http';
 import type { Metrics } from '../metrics';
@@ -51,6 +51,8 @@ export interface GraphQLServerOptions {
   metrics: Metrics;
   logger: Logger;
   context: (req: IncomingMessage) => GraphQLContext;
+  /** A document Apollo has not accepted before, from this request's address: ms to wait when refused (READ limits). */
+  newDocumentFrom?: (req: IncomingMessage) => Promise<number | undefined>;
 }
 
 export async function startGraphQLServer(options: GraphQLServerOptions): Promise<GraphQLServer> {
@@ -71,6 +73,7 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
     const mapped = toClientError(original);
     return { message: mapped.message, path: formatted.path, extensions: { code: mapped.extensions.code } };
   };
+  const knownDocuments = new KnownDocuments();
   const compiledOperations = options.compiledOperationsMax > 0 ? new CompiledOperations(schema, options.compiledOperationsMax) : undefined;
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
@@ -88,13 +91,16 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
       ...limits.plugins,
       subscriptionsOverHttpRefused('/graphql'),
       ...(compiledOperations ? [compiledOperations.plugin()] : []),
+      knownDocuments.plugin(),
     ],
     formatError,
   });
   await apollo.start();
 
+  const newDocumentFrom = options.newDocumentFrom;
   const handle = createGraphQLHandler({
     apollo,
+    newDocument: newDocumentFrom && (async (req, query) => (knownDocuments.has(query) ? undefined : newDocumentFrom(req))),
     context: options.context,
     compiled: compiledOperations && {
       operations: compiledOperations,

@@ -36,7 +36,9 @@ export function requestContext(settings: ServiceSettings, services: Services) {
       clientIp: clientAddress(req),
       requestId: headerValue(req.headers['x-request-id']) ?? randomUUID(),
     });
-  return { clientAddress, contextFor };
+  // A document never parsed before is charged to its address's budget of new documents (read-limiter.ts).
+  const newDocumentFrom = services.reads.enabled ? (req: IncomingMessage) => services.reads.newDocument(clientAddress(req)) : undefined;
+  return { clientAddress, contextFor, newDocumentFrom };
 }
 
 /** Admission control over GraphQL requests, with the event-loop lag it watches (started here). */

@@ -6,8 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
-import { readsLimited, retryAfterSeconds, serviceUnavailable } from '../errors';
-import { sendJson } from '../http/graphql-handler';
+import { serviceUnavailable } from '../errors';
+import { sendJson, sendRefusal } from '../http/graphql-handler';
 import { DEV_TOKEN_PATH } from '../http/dev-token';
 import { checkHealth } from '../http/health';
 import { requestTarget } from '../http/request-target';
@@ -46,11 +46,9 @@ function atCapacity(res: ServerResponse): void {
 }
 
 function budgetSpent(req: IncomingMessage, res: ServerResponse, retryAfterMs: number): void {
-  const limited = readsLimited(retryAfterMs);
   // The body is discarded unread, and the connection stays open for the next request.
   req.resume();
-  res.setHeader('retry-after', retryAfterSeconds(retryAfterMs));
-  sendJson(res, 429, { errors: [{ message: limited.message, extensions: limited.extensions }] });
+  sendRefusal(res, retryAfterMs);
 }
 
 export function createRoutes(options: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {

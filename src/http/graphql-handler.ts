@@ -73,6 +73,8 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, limits: B
 
 export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
+  /** Before Apollo parses a document it has not accepted before: ms to wait when its address may not send one now. */
+  newDocument?: (req: IncomingMessage, query: string) => Promise<number | undefined>;
   context: (req: IncomingMessage) => GraphQLContext;
   /** Documents Apollo has accepted, answered without its pipeline; with Apollo's formatting and request log. */
   compiled?: {
@@ -127,6 +129,9 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
         res.end(compiled.payload);
         return;
       }
+      const query = queryOf(body, search);
+      const refusedFor = query === undefined ? undefined : await options.newDocument?.(req, query);
+      if (refusedFor !== undefined) return sendRefusal(res, refusedFor, 'too many new GraphQL documents from this address, slow down');
       const headers = new HeaderMap();
       for (const [name, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -160,4 +165,17 @@ export function sendJson(res: ServerResponse, status: number, payload: unknown):
   const body = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** The document text of a POST body or a GET query string, if there is one. */
+function queryOf(body: unknown, search: string): string | undefined {
+  const query = typeof body === 'object' && body !== null ? (body as { query?: unknown }).query : search ? new URLSearchParams(search).get('query') : undefined;
+  return typeof query === 'string' ? query : undefined;
+}
+
+/** RATE_LIMITED with HTTP 429 and retry-after. */
+export function sendRefusal(res: ServerResponse, retryAfterMs: number, message?: string): void {
+  const limited = readsLimited(retryAfterMs, message);
+  res.setHeader('retry-after', retryAfterSeconds(retryAfterMs));
+  sendJson(res, 429, { errors: [{ message: limited.message, extensions: limited.extensions }] });
 }

@@ -8,6 +8,7 @@
  */
 import type { ApolloServerOptions, ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { LRUCache } from 'lru-cache';
 import {
   getNamedType,
   GraphQLError,
@@ -120,7 +121,7 @@ export function requestLimits(options: RequestLimitOptions): Pick<
     persistedQueries: false,
     parseOptions: { maxTokens: REQUEST_LIMITS.maxTokens },
     validationRules: [...armor.validationRules, oneClaimPerOperation],
-    plugins: [newDocumentBudgetPlugin() as ApolloServerPlugin, ...(armor.plugins as ApolloServerPlugin[]), pagedCostPlugin() as ApolloServerPlugin],
+    plugins: [...(armor.plugins as ApolloServerPlugin[]), pagedCostPlugin() as ApolloServerPlugin],
   };
 }
 
@@ -203,20 +204,37 @@ export function pagedCostPlugin(): ApolloServerPlugin<GraphQLContext> {
 }
 
 /**
- * A document Apollo has not parsed before (a miss of its parsed-document cache; Apollo calls
- * parsingDidStart only then) is counted against its address's budget of new documents, and
- * refused before it is parsed once that is spent: HTTP 429, RATE_LIMITED.
+ * The documents Apollo has accepted (parsed and validated, so in its parsed-document cache), by
+ * their text: a request whose text is not among them is a new document, and is held to its
+ * address's budget of new documents before Apollo parses it (src/access/read-limiter.ts). Apollo
+ * offers no hook that can refuse a request before parsing (an error thrown from parsingDidStart
+ * is an internal error), so the HTTP handler asks this first.
  */
-export function newDocumentBudgetPlugin(): ApolloServerPlugin<GraphQLContext> {
-  return {
-    requestDidStart: async ({ contextValue }) => ({
-      parsingDidStart: async () => {
-        const wait = await contextValue.services.reads.newDocument(contextValue.clientIp);
-        if (wait !== undefined) throw readsLimitedOverHttp(wait, 'too many new GraphQL documents from this address, slow down');
-      },
-    }),
-  };
+export class KnownDocuments {
+  private readonly texts: LRUCache<string, true>;
+
+  constructor(maxChars = KNOWN_DOCUMENTS_MAX_CHARS) {
+    this.texts = new LRUCache({ maxSize: maxChars, sizeCalculation: (_, text) => text.length + 1 });
+  }
+
+  has(text: string): boolean {
+    return this.texts.has(text);
+  }
+
+  plugin(): ApolloServerPlugin {
+    return {
+      requestDidStart: async () => ({
+        didResolveOperation: async ({ source }) => {
+          if (source && source.length <= MAX_KNOWN_DOCUMENT_CHARS) this.texts.set(source, true);
+        },
+      }),
+    };
+  }
 }
+
+/** About Apollo's own parsed-document cache (30 MB of approximate size). */
+const KNOWN_DOCUMENTS_MAX_CHARS = 8 * 1024 * 1024;
+const MAX_KNOWN_DOCUMENT_CHARS = 64 * 1024;
 
 /**
  * The everyone-bound as a validation rule, for where no viewer applies (subscriptions over
