@@ -20,8 +20,13 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { addressKey } from './rate-limiter';
 
-/** What refusing a new document charges its address: about what a parse would have cost, in cost units. */
-export const NEW_DOCUMENT_COST = 100;
+/**
+ * What a new document refused over its budget charges its address, in cost units: a thirtieth of
+ * the default per-address budget, so an address that keeps sending new documents past its budget
+ * spends the rest of its second within about 30 of them, and is then refused before its requests'
+ * bodies are even read (the cheapest refusal there is).
+ */
+export const NEW_DOCUMENT_COST = 1000;
 
 export interface ReadLimiterOptions {
   /** Cost units per second from one address; 0 turns the limit off. */

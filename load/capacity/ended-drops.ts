@@ -1,0 +1,96 @@
+/**
+ * `npm run bench:ended-memory [-- --drops 100 --winners 50]`: Redis memory per live coupon, per
+ * winner, and after `drops` ended drops, read from Redis's own accounting (INFO memory
+ * used_memory, DBSIZE) on private servers, with the service in this process (as the tests run it)
+ * and ENDED_STATE_RETENTION_MS of 1 s so the removal of ended states shows within the run.
+ *
+ * Steps: the service idle (reference); `drops` coupons read once each (a read loads a live
+ * coupon's state); `winners` claims on each (through the claim service, one user each); every
+ * coupon ended (its state still there for the retention); the state after removal.
+ */
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../src/config';
+import { startMongoServer, startRedisServer } from '../../src/infra/embedded';
+import { createLogger } from '../../src/logger';
+import { startService } from '../../src/service';
+
+const { values } = parseArgs({ options: { drops: { type: 'string', default: '100' }, winners: { type: 'string', default: '50' } } });
+const drops = Number(values.drops);
+const winners = Number(values.winners);
+const SECRET = 'ended-drops-capacity-secret-0123456789abcdef';
+
+async function usedMemory(redis: Redis): Promise<{ bytes: number; keys: number }> {
+  const info = await redis.info('memory');
+  return { bytes: Number(/used_memory:(\d+)/.exec(info)![1]), keys: await redis.dbsize() };
+}
+
+async function main(): Promise<void> {
+  const [redisServer, mongoServer] = await Promise.all([startRedisServer(), startMongoServer({ database: 'ended-drops' })]);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    CLAIM_RATE_PER_USER: '0',
+    CLAIM_RATE_PER_IP: '0',
+    READ_COST_PER_IP: '0',
+    NEW_DOCUMENTS_PER_IP: '0',
+    ENDED_STATE_RETENTION_MS: '1000',
+  });
+  const service = await startService({ ...config, redis: { kind: 'single', url: redisServer.url }, mongoUri: mongoServer.url, jwtSecret: SECRET }, createLogger('warn'));
+  const redis = new Redis(redisServer.url);
+  const lines: string[] = [];
+  const say = (line: string) => {
+    console.log(line);
+    lines.push(line);
+  };
+  try {
+    const { catalog, reader, claims, admin } = service.services;
+    const operator = { id: 'capacity-operator', admin: true };
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const idle = await usedMemory(redis);
+    say(`idle service: used_memory ${idle.bytes} B, ${idle.keys} keys`);
+
+    const ids: string[] = [];
+    for (let i = 0; i < drops; i++) ids.push((await catalog.create({ name: `Drop ${i}`, totalQuantity: winners * 2 })).id);
+    for (const id of ids) await reader.coupon(id);
+    const live = await usedMemory(redis);
+    const perCoupon = (live.bytes - idle.bytes) / drops;
+    say(`${drops} live coupons, no winners: +${live.bytes - idle.bytes} B (${perCoupon.toFixed(0)} B per live coupon), ${live.keys} keys`);
+
+    for (const id of ids) {
+      await Promise.all(Array.from({ length: winners }, (_, w) => claims.claim(id, `user-${w}-of-${id.slice(-6)}`, '127.0.0.1')));
+    }
+    // Group-commit confirmations land in the background.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const won = await usedMemory(redis);
+    const perWinner = (won.bytes - live.bytes) / (drops * winners);
+    say(`${drops * winners} winners: +${won.bytes - live.bytes} B (${perWinner.toFixed(0)} B per winner), ${won.keys} keys`);
+
+    for (const id of ids) await admin.end(operator, id);
+    const ended = await usedMemory(redis);
+    say(`${drops} drops ended, within the retention: ${ended.bytes - idle.bytes} B above idle, ${ended.keys} keys (what stayed for ever before ended states were removed)`);
+
+    const until = Date.now() + 30_000;
+    let after = await usedMemory(redis);
+    while (Date.now() < until && after.keys > idle.keys) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      after = await usedMemory(redis);
+    }
+    say(`after the retention: ${after.bytes - idle.bytes} B above idle, ${after.keys} keys (${idle.keys} idle)`);
+    const reads = await Promise.all(ids.slice(0, 5).map((id) => reader.coupon(id)));
+    const afterReads = await usedMemory(redis);
+    say(`reads of ended coupons: ${reads.map((c) => `${c?.status}/${c?.remaining}`).join(', ')}; keys after them: ${afterReads.keys} (not rebuilt)`);
+  } finally {
+    redis.disconnect();
+    await service.stop();
+    await Promise.all([redisServer.stop(), mongoServer.stop()]);
+  }
+  console.log(`\n${lines.join('\n')}`);
+}
+
+main().catch((error: Error) => {
+  console.error(error);
+  process.exit(1);
+});
