@@ -8,6 +8,7 @@ import type { RunningService } from '../../src/service';
 import { CLAIM_FULL, END, REDEEM, UPDATE, dataOf } from '../support/admin';
 import { COUPON, createCoupon, errorCode, gql } from '../support/graphql';
 import { request } from '../support/http';
+import { errorsOf, rawSocket } from '../support/subscriptions';
 import { adminToken, productionEnv, startStack, startTestService, userToken, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -103,6 +104,19 @@ describe('smaller read answers', () => {
     // In development the hint is there (so the test above can fail).
     const open = await gql(service.url, literal, {}, admin);
     expect(open.errors![0]!.message).toMatch(/Did you mean the enum value "ACTIVE"/);
+  });
+
+  test('with introspection off the WebSocket suggests no enum value either', async () => {
+    const socket = await rawSocket(production.url);
+    try {
+      await socket.init();
+      socket.subscribe('enum', 'subscription Watch($s: CouponStatus = ACTIV) { stockChanged(couponId: "6745f3d0a1b2c3d4e5f60719") { remaining } }');
+      const errors = errorsOf((await socket.outcome('enum')).message);
+      expect(errors.length).toBeGreaterThan(0);
+      for (const error of errors) expect(error.message).not.toMatch(/Did you mean|"ACTIVE"/);
+    } finally {
+      socket.close();
+    }
   });
 });
 
