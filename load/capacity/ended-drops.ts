@@ -60,7 +60,8 @@ async function main(): Promise<void> {
     const perCoupon = (live.bytes - idle.bytes) / drops;
     say(`${drops} live coupons, no winners: +${live.bytes - idle.bytes} B (${perCoupon.toFixed(0)} B per live coupon), ${live.keys} keys`);
 
-    for (const id of ids) {
+    for (const [n, id] of ids.entries()) {
+      if (n % 20 === 0) console.log(`claiming: coupon ${n} of ${drops}`);
       // A claim past its 2 s budget on a busy machine is retried, as a client would.
       const claimOnce = async (user: string): Promise<void> => {
         for (let attempt = 0; ; attempt++) {
