@@ -20,9 +20,12 @@ const drops = Number(values.drops);
 const winners = Number(values.winners);
 const SECRET = 'ended-drops-capacity-secret-0123456789abcdef';
 
-async function usedMemory(redis: Redis): Promise<{ bytes: number; keys: number }> {
+/** used_memory (everything Redis allocated), the keys, and MEMORY USAGE summed over the coupon keys (their own bytes). */
+async function usedMemory(redis: Redis): Promise<{ bytes: number; keys: number; couponBytes: number }> {
   const info = await redis.info('memory');
-  return { bytes: Number(/used_memory:(\d+)/.exec(info)![1]), keys: await redis.dbsize() };
+  let couponBytes = 0;
+  for (const key of await redis.keys('coupon:*')) couponBytes += Number(await redis.memory('USAGE', key, 'SAMPLES', '0')) || 0;
+  return { bytes: Number(/used_memory:(\d+)/.exec(info)![1]), keys: await redis.dbsize(), couponBytes };
 }
 
 async function main(): Promise<void> {
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
     for (const id of ids) await reader.coupon(id);
     const live = await usedMemory(redis);
     const perCoupon = (live.bytes - idle.bytes) / drops;
-    say(`${drops} live coupons, no winners: +${live.bytes - idle.bytes} B (${perCoupon.toFixed(0)} B per live coupon), ${live.keys} keys`);
+    say(`${drops} live coupons, no winners: +${live.bytes - idle.bytes} B used_memory (${perCoupon.toFixed(0)} B per live coupon); coupon keys ${live.couponBytes} B (${(live.couponBytes / drops).toFixed(0)} B each), ${live.keys} keys`);
 
     for (const [n, id] of ids.entries()) {
       if (n % 20 === 0) console.log(`claiming: coupon ${n} of ${drops}`);
@@ -81,11 +84,11 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const won = await usedMemory(redis);
     const perWinner = (won.bytes - live.bytes) / (drops * winners);
-    say(`${drops * winners} winners: +${won.bytes - live.bytes} B (${perWinner.toFixed(0)} B per winner), ${won.keys} keys`);
+    say(`${drops * winners} winners: +${won.bytes - live.bytes} B used_memory (${perWinner.toFixed(0)} B per winner); coupon keys ${won.couponBytes} B (${((won.couponBytes - live.couponBytes) / (drops * winners)).toFixed(0)} B per winner), ${won.keys} keys`);
 
     for (const id of ids) await admin.end(operator, id);
     const ended = await usedMemory(redis);
-    say(`${drops} drops ended, within the retention: ${ended.bytes - idle.bytes} B above idle, ${ended.keys} keys (what stayed for ever before ended states were removed)`);
+    say(`${drops} drops ended, within the retention: ${ended.bytes - idle.bytes} B used_memory above idle, coupon keys ${ended.couponBytes} B, ${ended.keys} keys (what stayed for ever before ended states were removed)`);
 
     const until = Date.now() + 30_000;
     let after = await usedMemory(redis);
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 500));
       after = await usedMemory(redis);
     }
-    say(`after the retention: ${after.bytes - idle.bytes} B above idle, ${after.keys} keys (${idle.keys} idle)`);
+    say(`after the retention: ${after.bytes - idle.bytes} B used_memory above idle, coupon keys ${after.couponBytes} B, ${after.keys} keys (${idle.keys} idle)`);
     const reads = await Promise.all(ids.slice(0, 5).map((id) => reader.coupon(id)));
     const afterReads = await usedMemory(redis);
     say(`reads of ended coupons: ${reads.map((c) => `${c?.status}/${c?.remaining}`).join(', ')}; keys after them: ${afterReads.keys} (not rebuilt)`);
