@@ -66,6 +66,7 @@ export class CouponGate {
   private readonly repairing = new Map<string, Promise<void>>();
   /** Coupons MongoDB showed ENDED, not rebuilt until then (a reopen shows within ENDED_RECHECK_MS). */
   private readonly endedSeen = new LRUCache<string, number>({ max: 10_000 });
+  private readonly endedCounts = new LRUCache<string, Promise<number>>({ max: 10_000, ttl: ENDED_RECHECK_MS });
 
   constructor(
     private readonly redis: RedisClient,
@@ -243,10 +244,14 @@ export class CouponGate {
    */
   private async endedReply(coupon: CouponDefinition, userId: string): Promise<GateReply> {
     const couponId = new Types.ObjectId(coupon.id);
-    const [doc, live] = await Promise.all([
-      this.models.Issuance.findOne({ couponId, userId, ...LIVE }).select({ sequence: 1, issuedAt: 1 }).lean(),
-      this.models.Issuance.countDocuments({ couponId, ...LIVE }),
-    ]);
+    let count = this.endedCounts.get(coupon.id);
+    if (!count) {
+      // Shared for ENDED_RECHECK_MS: a flood of claims of an ended coupon costs one count a second.
+      count = this.models.Issuance.countDocuments({ couponId, ...LIVE }).exec();
+      this.endedCounts.set(coupon.id, count);
+      count.catch(() => this.endedCounts.delete(coupon.id));
+    }
+    const [doc, live] = await Promise.all([this.models.Issuance.findOne({ couponId, userId, ...LIVE }).select({ sequence: 1, issuedAt: 1 }).lean(), count]);
     const remaining = Math.max(0, coupon.totalQuantity - live);
     if (!doc) return { status: 'ENDED', remaining, version: 0, pending: false, suspect: false };
     const winner: WinnerEntry = { sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString(), durable: true };
