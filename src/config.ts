@@ -90,6 +90,17 @@ const envSchema = z.object({
   // Cancels and redeems per second, per user, together; 0 turns the limit off. A person redeems
   // or cancels a few times a day; 5 in one second is a script, and each cancel moves stock.
   LIFECYCLE_RATE_PER_USER: nonNegativeInt.default(5),
+  // Every GraphQL request over HTTP is charged its cost (the request limits' measure: a claim ~50,
+  // one coupon ~10, 15 full coupons 210) per second, per address and per user (docs/operations.md).
+  // Per address: CLAIM_RATE_PER_IP claims at ~50 each, with room for their pages' reads.
+  READ_COST_PER_IP: nonNegativeInt.default(30_000),
+  // Per user: 10 claims a second and a 15-coupon page refreshed several times a second.
+  READ_COST_PER_USER: nonNegativeInt.default(3_000),
+  // Documents this instance has not parsed before, per second from one address: a page sends a
+  // handful of distinct documents, and each is new only to the first of all clients to send it.
+  NEW_DOCUMENTS_PER_IP: nonNegativeInt.default(20),
+  // How long an ENDED coupon's claim state stays in Redis after its end (a late write settles meanwhile).
+  ENDED_STATE_RETENTION_MS: z.coerce.number().int().min(0).max(30 * 86_400_000).default(600_000),
   // Reverse proxies believed about the client's address (X-Forwarded-For); unset: none.
   TRUSTED_PROXIES: trustedProxyList.optional(),
   PLAYGROUND_ENABLED: z.enum(['true', 'false']).optional(),
@@ -146,6 +157,12 @@ export interface Config {
   claimRatePerUser: number;
   lifecycleRatePerUser: number;
   claimRatePerIp: number;
+  /** Cost units per second of GraphQL requests per address / per user, and new documents per second per address; 0 = off. */
+  readCostPerIp: number;
+  readCostPerUser: number;
+  newDocumentsPerIp: number;
+  /** How long an ENDED coupon's claim state stays in Redis after its end. */
+  endedStateRetentionMs: number;
   /** Proxies whose X-Forwarded-For names the client (addresses, CIDR ranges, proxy-addr names); empty: the socket's peer is the client. */
   trustedProxies: string[];
   playgroundEnabled: boolean;
@@ -221,6 +238,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     claimRatePerUser: e.CLAIM_RATE_PER_USER,
     lifecycleRatePerUser: e.LIFECYCLE_RATE_PER_USER,
     claimRatePerIp: e.CLAIM_RATE_PER_IP,
+    readCostPerIp: e.READ_COST_PER_IP,
+    readCostPerUser: e.READ_COST_PER_USER,
+    newDocumentsPerIp: e.NEW_DOCUMENTS_PER_IP,
+    endedStateRetentionMs: e.ENDED_STATE_RETENTION_MS,
     trustedProxies: e.TRUSTED_PROXIES ?? [],
     playgroundEnabled: e.PLAYGROUND_ENABLED ? e.PLAYGROUND_ENABLED === 'true' : !production,
     introspectionEnabled: e.INTROSPECTION_ENABLED ? e.INTROSPECTION_ENABLED === 'true' : !production,

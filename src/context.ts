@@ -13,6 +13,7 @@ import type { CouponCatalog } from './coupons/coupon-catalog';
 import type { CouponDirectory } from './admin/coupon-directory';
 import type { CouponReader } from './live/coupon-reader';
 import type { IssuanceLifecycle } from './lifecycle/issuance-lifecycle';
+import type { ReadLimiter } from './access/read-limiter';
 import type { StockFeed } from './live/stock-feed';
 
 export interface Services {
@@ -28,6 +29,8 @@ export interface Services {
   /** The admin pages of coupons and issuances, and the CSV export's stream. */
   directory: CouponDirectory;
   audit: AuditLog;
+  /** The cost budgets of GraphQL requests per address and per user. */
+  reads: ReadLimiter;
 }
 
 export interface GraphQLContext {

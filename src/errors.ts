@@ -32,6 +32,13 @@ export const issuanceNotActive = (message: string) => coded(ErrorCode.ISSUANCE_N
 export const issuanceExpired = () => coded(ErrorCode.ISSUANCE_EXPIRED, "the coupon's redeemBy has passed");
 export const rateLimited = (retryAfterMs: number) =>
   coded(ErrorCode.RATE_LIMITED, 'too many claims, slow down', { retryAfterMs });
+/** The per-address or per-user budget of GraphQL requests is spent (src/access/read-limiter.ts). */
+export const readsLimited = (retryAfterMs: number, message = 'too many requests, slow down') => coded(ErrorCode.RATE_LIMITED, message, { retryAfterMs });
+/** The same for Apollo to answer: HTTP 429 with retry-after. */
+export const readsLimitedOverHttp = (retryAfterMs: number, message?: string) =>
+  coded(ErrorCode.RATE_LIMITED, readsLimited(retryAfterMs, message).message, { retryAfterMs, http: { status: 429, headers: retryAfterHeader(retryAfterMs) } });
+export const retryAfterSeconds = (retryAfterMs: number) => String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+const retryAfterHeader = (retryAfterMs: number) => new Map([['retry-after', retryAfterSeconds(retryAfterMs)]]);
 
 /** A request the transport cannot serve; `httpStatus` is what POST /graphql answers with. */
 export const badRequest = (message: string, httpStatus = 400) => coded(ErrorCode.BAD_REQUEST, message, { http: { status: httpStatus } });

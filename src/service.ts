@@ -44,8 +44,8 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const { services, metrics } = graph;
 
   const httpServer = createHttpServer();
-  const { clientAddress, contextFor } = requestContext(settings, services);
-  const graphql = await startGraphQLServer({ httpServer, ...settings, metrics, logger, context: contextFor });
+  const { clientAddress, contextFor, newDocumentFrom } = requestContext(settings, services);
+  const graphql = await startGraphQLServer({ httpServer, ...settings, metrics, logger, context: contextFor, newDocumentFrom });
   const { admission, loopLag } = admissionControl(settings, metrics);
   const metricsAt = metricsEndpoints(settings, metrics, logger);
   attachRoutes(httpServer, { settings, services, connections, graphql, admission, metricsOnMainPort: metricsAt.onMainPort, logger });

@@ -82,7 +82,7 @@ async function run(subscribers: number, stock: number): Promise<void> {
   const port = await freePort();
   const service = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { ...process.env, REDIS_URL: redis.url, MONGODB_URI: mongo.url, JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: '0', WS_MAX_CONNECTIONS_PER_IP: '0', WS_SUBSCRIBE_RATE_PER_IP: '0' },
+    env: { ...process.env, REDIS_URL: redis.url, MONGODB_URI: mongo.url, JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: '0', READ_COST_PER_IP: '0', NEW_DOCUMENTS_PER_IP: '0', WS_MAX_CONNECTIONS_PER_IP: '0', WS_SUBSCRIBE_RATE_PER_IP: '0' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

@@ -71,6 +71,9 @@ export async function startServiceProcess(options: ServiceProcessOptions): Promi
       // One machine sends every claim: the per-user and per-address limits would measure themselves.
       CLAIM_RATE_PER_USER: '0',
       CLAIM_RATE_PER_IP: '0',
+      READ_COST_PER_IP: '0',
+      READ_COST_PER_USER: '0',
+      NEW_DOCUMENTS_PER_IP: '0',
       // And every watcher connects from it: the WebSocket caps per address would too.
       WS_MAX_CONNECTIONS_PER_IP: '0',
       WS_SUBSCRIBE_RATE_PER_IP: '0',

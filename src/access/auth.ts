@@ -50,7 +50,8 @@ export class Authenticator {
       throw unauthenticated('the token is not valid');
     }
     const sub = payload.sub;
-    if (typeof sub !== 'string' || sub.length < 1 || sub.length > SUB_MAX) {
+    // Characters as the contract counts them (code points), not UTF-16 units: 128 emoji are 128.
+    if (typeof sub !== 'string' || sub.length < 1 || (sub.length > SUB_MAX && [...sub].length > SUB_MAX)) {
       throw unauthenticated(`the token's sub must be a user id of 1 to ${SUB_MAX} characters`);
     }
     return { id: sub, admin: payload.role === 'admin' };

@@ -7,6 +7,7 @@
  * entries than sequences taken sends a sold-out answer to MongoDB first (see claim-4.lua).
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
 import { LIVE, type Models } from '../mongo/models';
@@ -28,6 +29,7 @@ import {
   parseInspectReply,
   parseMetaDefinition,
   parseStockReply,
+  retireArgs,
   revokeArgs,
   stockArgs,
   type DefineMode,
@@ -48,6 +50,8 @@ import type { CouponDefinition } from '../coupons/coupon-model';
  */
 const LOAD_LOCK_MS = 5_000;
 const LOAD_CHUNK = 1000;
+/** How long an ENDED answer from MongoDB stands before MongoDB is asked again (an updateCoupon may reopen it). */
+const ENDED_RECHECK_MS = 1000;
 
 export interface PendingWinner {
   userId: string;
@@ -55,11 +59,14 @@ export interface PendingWinner {
 }
 
 export class CouponGate {
-  private readonly loading = new Map<string, Promise<void>>();
+  private readonly loading = new Map<string, Promise<boolean>>();
   /** Coupons this instance dropped on purpose (a repair): their rebuild is expected, not news. */
   private readonly dropped = new Set<string>();
   /** Repairs of a lost winners hash under way, one per coupon. */
   private readonly repairing = new Map<string, Promise<void>>();
+  /** Coupons MongoDB showed ENDED, not rebuilt until then (a reopen shows within ENDED_RECHECK_MS). */
+  private readonly endedSeen = new LRUCache<string, number>({ max: 10_000 });
+  private readonly endedCounts = new LRUCache<string, Promise<number>>({ max: 10_000, ttl: ENDED_RECHECK_MS });
 
   constructor(
     private readonly redis: RedisClient,
@@ -75,17 +82,22 @@ export class CouponGate {
     const keys = couponKeys(coupon.id);
     let reply = parseClaimReply(await this.redis.couponClaim(...claimArgs(keys, userId, issuanceId)));
     if (reply.status === 'NOT_LOADED') {
-      await this.ensureLoaded(coupon);
+      // An ENDED coupon is not rebuilt: the answer comes from MongoDB (see endedReply).
+      if (!(await this.ensureLoaded(coupon))) return this.endedReply(coupon, userId);
       reply = parseClaimReply(await this.redis.couponClaim(...claimArgs(keys, userId, issuanceId)));
     }
     if (reply.status === 'NOT_LOADED') throw new Error(`coupon ${coupon.id} state vanished right after loading`);
     return reply;
   }
 
-  async stock(coupon: CouponDefinition): Promise<StockReply> {
+  /**
+   * The coupon's live stock; `loaded` false when Redis does not hold its state and `load` is
+   * false (a reader of an ENDED coupon: its state is not rebuilt for a read).
+   */
+  async stock(coupon: CouponDefinition, options: { load?: boolean } = {}): Promise<StockReply> {
     const keys = couponKeys(coupon.id);
     let reply = parseStockReply(await this.redis.couponStock(...stockArgs(keys)));
-    if (!reply.loaded) {
+    if (!reply.loaded && options.load !== false) {
       await this.ensureLoaded(coupon);
       reply = parseStockReply(await this.redis.couponStock(...stockArgs(keys)));
     }
@@ -190,6 +202,19 @@ export class CouponGate {
     return score === undefined ? undefined : Number(score);
   }
 
+  /**
+   * Removes an ENDED coupon's state from Redis once it ended at least `retentionMs` ago (Redis's
+   * clock) and no write is pending (retire-4.lua): 'retired', 'absent' (nothing to remove, or
+   * reopened) or 'later' (not ended long enough, or writes pending).
+   */
+  async retire(couponId: string, retentionMs: number): Promise<'retired' | 'absent' | 'later'> {
+    const reply = await this.redis.couponRetire(...retireArgs(couponKeys(couponId), retentionMs));
+    if (reply === 1) return 'retired';
+    if (reply === 0) return 'absent';
+    if (reply === -1) return 'later';
+    throw new Error(`retire reply ${JSON.stringify(reply)}`);
+  }
+
   /** Forgets the coupon's Redis state so the next access rebuilds it from MongoDB. */
   async forget(couponId: string): Promise<void> {
     const keys = couponKeys(couponId);
@@ -212,8 +237,35 @@ export class CouponGate {
     return dropped;
   }
 
-  /** Rebuilds the coupon's Redis state from MongoDB unless it is there; one load at a time. */
-  ensureLoaded(coupon: CouponDefinition): Promise<void> {
+  /**
+   * A claim of an ENDED coupon whose state Redis no longer holds (retired, or lost): what the
+   * claim script would answer, from MongoDB: ALREADY_ISSUED with the user's live issuance, or
+   * ENDED. `remaining` is totalQuantity minus the live issuances.
+   */
+  private async endedReply(coupon: CouponDefinition, userId: string): Promise<GateReply> {
+    const couponId = new Types.ObjectId(coupon.id);
+    let count = this.endedCounts.get(coupon.id);
+    if (!count) {
+      // Shared for ENDED_RECHECK_MS: a flood of claims of an ended coupon costs one count a second.
+      count = this.models.Issuance.countDocuments({ couponId, ...LIVE }).exec();
+      this.endedCounts.set(coupon.id, count);
+      count.catch(() => this.endedCounts.delete(coupon.id));
+    }
+    const [doc, live] = await Promise.all([this.models.Issuance.findOne({ couponId, userId, ...LIVE }).select({ sequence: 1, issuedAt: 1 }).lean(), count]);
+    const remaining = Math.max(0, coupon.totalQuantity - live);
+    if (!doc) return { status: 'ENDED', remaining, version: 0, pending: false, suspect: false };
+    const winner: WinnerEntry = { sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString(), durable: true };
+    return { status: 'ALREADY_ISSUED', remaining, version: 0, winner, pending: false, suspect: false };
+  }
+
+  /**
+   * Rebuilds the coupon's Redis state from MongoDB unless it is there; one load at a time.
+   * False, with nothing written, when MongoDB's definition has ENDED: a coupon that can no longer
+   * be claimed is not rebuilt (claims of it are answered from MongoDB, reads count in MongoDB).
+   */
+  async ensureLoaded(coupon: CouponDefinition): Promise<boolean> {
+    const endedUntil = this.endedSeen.get(coupon.id);
+    if (endedUntil !== undefined && endedUntil > Date.now()) return false;
     let load = this.loading.get(coupon.id);
     if (!load) {
       load = this.loadOnce(coupon).finally(() => this.loading.delete(coupon.id));
@@ -222,23 +274,28 @@ export class CouponGate {
     return load;
   }
 
-  private async loadOnce(coupon: CouponDefinition): Promise<void> {
+  private async loadOnce(coupon: CouponDefinition): Promise<boolean> {
     const keys = couponKeys(coupon.id);
     const lockKey = `coupon:{${coupon.id}}:loading`;
     const token = randomUUID();
     // Across instances, one loader at a time; the others wait for meta to appear.
     const started = Date.now();
     while ((await this.redis.set(lockKey, token, 'PX', LOAD_LOCK_MS, 'NX')) !== 'OK') {
-      if (await this.isLoaded(keys)) return;
+      if (await this.isLoaded(keys)) return true;
       if (Date.now() - started > 2000) throw new Error(`coupon ${coupon.id} is being loaded by another instance`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     try {
-      if (await this.isLoaded(keys)) return;
+      if (await this.isLoaded(keys)) return true;
       // The definition as MongoDB holds it now, not as this instance cached it: an updateCoupon
       // may have changed the window or the quantity moments ago.
       const stored = await this.models.Coupon.findById(new Types.ObjectId(coupon.id)).lean();
       const definition = stored ? toDefinition(stored) : coupon;
+      if (definition.endsAt && definition.endsAt.getTime() <= Date.now()) {
+        // Nothing can change an ENDED coupon's claims: Redis keeps only what is live.
+        this.endedSeen.set(coupon.id, Date.now() + ENDED_RECHECK_MS);
+        return false;
+      }
       const { highest, free, winners } = await this.copyWinners(coupon);
       const loaded = await this.redis.couponLoad(...loadArgs(keys, definition, highest, free));
       const expected = this.dropped.delete(coupon.id);
@@ -251,6 +308,7 @@ export class CouponGate {
       } else if (loaded === 1) {
         this.logger.debug({ couponId: coupon.id }, 'coupon state loaded into redis');
       }
+      return true;
     } finally {
       await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lockKey, token);
     }

@@ -15,7 +15,7 @@ import type { GraphQLContext } from '../context';
 import { failedDependency, toClientError } from '../errors';
 import { CompiledOperations } from '../http/compiled-operations';
 import { createGraphQLHandler, receiveBody } from '../http/graphql-handler';
-import { publicCostRule, requestLimits } from '../http/request-limits';
+import { KnownDocuments, publicCostRule, requestLimits } from '../http/request-limits';
 import { logRequestFailures, requestLoggingPlugin } from '../http/request-logging';
 import { subscriptionsOverHttpRefused } from '../http/subscriptions-over-http';
 import type { Metrics } from '../metrics';
@@ -23,6 +23,9 @@ import { resolvers } from '../resolvers';
 import { typeDefs } from '../schema';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** graphql-js's hints: `Did you mean "x"?`, `Did you mean the enum value "X"?`, `Did you mean "a" or "b"?`. */
+const SUGGESTION = /Did you mean .+/;
+const SUGGESTION_MASK = '[Suggestion hidden]';
 /**
  * A request body not complete this long after the request arrived is answered 408 and its
  * connection cut. A claim's body (~200 bytes) comes with its headers; 64 KB at a slow mobile
@@ -48,13 +51,19 @@ export interface GraphQLServerOptions {
   metrics: Metrics;
   logger: Logger;
   context: (req: IncomingMessage) => GraphQLContext;
+  /** A document Apollo has not accepted before, from this request's address: ms to wait when refused (READ limits). */
+  newDocumentFrom?: (req: IncomingMessage) => Promise<number | undefined>;
 }
 
 export async function startGraphQLServer(options: GraphQLServerOptions): Promise<GraphQLServer> {
   const { metrics, logger } = options;
   const schema = makeExecutableSchema<GraphQLContext>({ typeDefs, resolvers });
   const limits = requestLimits({ hideSchema: !options.introspectionEnabled });
-  const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+  const hideSchema = !options.introspectionEnabled;
+  const formatError = (given: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    // Without introspection, no answer names the schema: "Did you mean ...?" hints of every kind
+    // (fields, arguments, types, enum values in literals and variables) go, on both paths.
+    const formatted = hideSchema && SUGGESTION.test(given.message) ? { ...given, message: given.message.replace(SUGGESTION, SUGGESTION_MASK) } : given;
     const original = unwrapResolverError(error);
     const dependency = failedDependency(original);
     if (dependency) metrics.dependencyErrors.inc({ dependency });
@@ -64,6 +73,7 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
     const mapped = toClientError(original);
     return { message: mapped.message, path: formatted.path, extensions: { code: mapped.extensions.code } };
   };
+  const knownDocuments = new KnownDocuments();
   const compiledOperations = options.compiledOperationsMax > 0 ? new CompiledOperations(schema, options.compiledOperationsMax) : undefined;
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
@@ -81,13 +91,16 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
       ...limits.plugins,
       subscriptionsOverHttpRefused('/graphql'),
       ...(compiledOperations ? [compiledOperations.plugin()] : []),
+      knownDocuments.plugin(),
     ],
     formatError,
   });
   await apollo.start();
 
+  const newDocumentFrom = options.newDocumentFrom;
   const handle = createGraphQLHandler({
     apollo,
+    newDocument: newDocumentFrom && (async (req, query) => (knownDocuments.has(query) ? undefined : newDocumentFrom(req))),
     context: options.context,
     compiled: compiledOperations && {
       operations: compiledOperations,

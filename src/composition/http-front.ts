@@ -36,7 +36,9 @@ export function requestContext(settings: ServiceSettings, services: Services) {
       clientIp: clientAddress(req),
       requestId: headerValue(req.headers['x-request-id']) ?? randomUUID(),
     });
-  return { clientAddress, contextFor };
+  // A document never parsed before is charged to its address's budget of new documents (read-limiter.ts).
+  const newDocumentFrom = services.reads.enabled ? (req: IncomingMessage) => services.reads.newDocument(clientAddress(req)) : undefined;
+  return { clientAddress, contextFor, newDocumentFrom };
 }
 
 /** Admission control over GraphQL requests, with the event-loop lag it watches (started here). */
@@ -82,6 +84,7 @@ export interface FrontParts {
 export function attachRoutes(httpServer: http.Server, parts: FrontParts): void {
   const { settings, services, connections, logger } = parts;
   const devTokens = settings.devTokens === true && settings.env !== 'production';
+  const clientAddress = clientAddressOf(settings.trustedProxies);
   httpServer.on(
     'request',
     createRoutes({
@@ -94,6 +97,7 @@ export function attachRoutes(httpServer: http.Server, parts: FrontParts): void {
       metrics: parts.metricsOnMainPort,
       logger,
       issuancesCsv: createIssuancesCsvHandler(services, logger),
+      readsSpent: services.reads.enabled ? (req) => services.reads.spent(clientAddress(req)) : undefined,
     }),
   );
 }

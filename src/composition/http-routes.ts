@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Connection } from 'mongoose';
 import type { Logger } from 'pino';
 import { serviceUnavailable } from '../errors';
-import { sendJson } from '../http/graphql-handler';
+import { sendJson, sendRefusal } from '../http/graphql-handler';
 import { DEV_TOKEN_PATH } from '../http/dev-token';
 import { checkHealth } from '../http/health';
 import { requestTarget } from '../http/request-target';
@@ -31,6 +31,8 @@ export interface RouteOptions {
   /** What GET /metrics serves; unset when METRICS_PORT serves it elsewhere (404 here). */
   metrics?: MetricsSource;
   logger: Logger;
+  /** Milliseconds to wait when the request's address has spent its budget for now (src/access/read-limiter.ts). */
+  readsSpent?: (req: IncomingMessage) => Promise<number | undefined>;
   /** GET /admin/coupons/{id}/issuances.csv (src/http/issuances-csv.ts). */
   issuancesCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
 }
@@ -41,6 +43,12 @@ function atCapacity(res: ServerResponse): void {
   const unavailable = serviceUnavailable('the service is at capacity, please retry');
   res.setHeader('retry-after', '1');
   sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
+}
+
+function budgetSpent(req: IncomingMessage, res: ServerResponse, retryAfterMs: number): void {
+  // The body is discarded unread, and the connection stays open for the next request.
+  req.resume();
+  sendRefusal(res, retryAfterMs);
 }
 
 export function createRoutes(options: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -54,6 +62,9 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       // trickling it must not keep real claims out); then a slot, before any parsing or token check.
       const arrived = performance.now();
       if (admission.refusesNow()) return atCapacity(res);
+      // An address that spent this second's request budget is refused before its body is read.
+      const spent = await options.readsSpent?.(req);
+      if (spent !== undefined) return budgetSpent(req, res, spent);
       const raw = await options.graphql.receiveBody(req, res);
       if (raw === undefined) return;
       const release = await admission.enter({ lagChecked: true });
@@ -73,7 +84,7 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
     }
     // Outside admission control, so it must stay cheap: renders are shared (metrics-endpoint.ts).
     if (metrics && pathname === '/metrics' && req.method === 'GET') return answerMetrics(res, metrics);
-    const csv = req.method === 'GET' && options.issuancesCsv ? ISSUANCES_CSV.exec(pathname) : null;
+    const csv = (req.method === 'GET' || req.method === 'HEAD') && options.issuancesCsv ? ISSUANCES_CSV.exec(pathname) : null;
     if (csv) return options.issuancesCsv!(req, res, csv[1]!);
     sendJson(res, 404, { error: 'not found' });
   };

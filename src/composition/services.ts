@@ -21,6 +21,8 @@ import { DbAtomicClaims, DbCounterStock, type DbCounterClaims } from '../claims/
 import { DbLockClaims } from '../claims/strategies/db-lock-claims';
 import { IssuanceWriter } from '../claims/issuance-writer';
 import { ClaimRateLimiter } from '../access/rate-limiter';
+import { ReadLimiter } from '../access/read-limiter';
+import { EndedStates } from '../claims/ended-states';
 import { Reconciler } from '../claims/reconciler';
 import { SoldOutMemory } from '../claims/sold-out-memory';
 import { StockFeed } from '../live/stock-feed';
@@ -136,7 +138,14 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     lifecycle,
     directory: new CouponDirectory(models, catalog, reader),
     audit,
+    reads: new ReadLimiter({ costPerIp: settings.readCostPerIp, costPerUser: settings.readCostPerUser, newDocumentsPerIp: settings.newDocumentsPerIp }),
   };
+  // Redis keeps what is live: an ENDED coupon's state goes once nothing can change it.
+  const endedStates = new EndedStates(models, gate, logger, {
+    retentionMs: settings.endedStateRetentionMs,
+    intervalMs: Math.max(1000, Math.min(settings.endedStateRetentionMs, 60_000)),
+    onRetired: (count) => metrics.repairs.inc({ kind: 'ended_state_removed' }, count),
+  });
 
   let stopHealthWatch: (() => Promise<void>) | undefined;
   return {
@@ -156,9 +165,10 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();
+      endedStates.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop(), changes.stop(), stopHealthWatch?.()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), endedStates.stop(), changes.stop(), stopHealthWatch?.()]);
       await dbClaims?.stop();
     },
   };

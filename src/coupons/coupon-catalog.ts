@@ -8,6 +8,7 @@
  * Every replaced or dropped definition is announced as a 'changed' event with the coupon id.
  */
 import { EventEmitter } from 'node:events';
+import { LRUCache } from 'lru-cache';
 import { isValidObjectId, Types } from 'mongoose';
 import { badUserInput } from '../errors';
 import type { Models, CouponDocument } from '../mongo/models';
@@ -116,7 +117,14 @@ export function changedFields(current: CouponDefinition, next: CouponDefinition)
   return changed as Partial<Omit<CouponDefinition, 'id'>>;
 }
 
+/**
+ * How long an id MongoDB does not hold is answered null without asking again. Ids are made by
+ * the server, so nobody asks for one before it exists; `create` forgets it on this instance at
+ * once, and another instance learns within this long.
+ */
 const MISSING_TTL_MS = 1000;
+/** Unknown ids remembered at most (lru-cache: bounded, oldest first out, no sweep). */
+const MISSING_LIMIT = 50_000;
 const RECENTLY_ENDED_MS = 24 * 60 * 60 * 1000;
 const CACHE_LIMIT = 10_000;
 
@@ -136,7 +144,7 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
   private readonly known = new Map<string, CouponDefinition>();
   /** When each cached definition was last asked for: the ones in use are re-validated. */
   private readonly usedAt = new Map<string, number>();
-  private readonly missing = new Map<string, number>();
+  private readonly missing = new LRUCache<string, true>({ max: MISSING_LIMIT, ttl: MISSING_TTL_MS, ttlAutopurge: false });
   private readonly inFlight = new Map<string, Promise<CouponDefinition | null>>();
 
   constructor(
@@ -182,8 +190,7 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
       this.usedAt.set(id, Date.now());
       return cached;
     }
-    const missingUntil = this.missing.get(id);
-    if (missingUntil && missingUntil > Date.now()) return null;
+    if (this.missing.get(id)) return null;
     // One MongoDB read per id however many claims ask at once.
     let lookup = this.inFlight.get(id);
     if (!lookup) {
@@ -191,6 +198,32 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
       this.inFlight.set(id, lookup);
     }
     return lookup;
+  }
+
+  /**
+   * Several definitions at once (a page asking for many coupons): cached and known-missing ids
+   * cost nothing, the rest one MongoDB read together. Ids must already be validated.
+   */
+  async findMany(ids: readonly string[]): Promise<Array<CouponDefinition | null>> {
+    const unknown = [...new Set(ids.filter((id) => !this.known.has(id) && !this.missing.get(id) && !this.inFlight.has(id)))];
+    if (unknown.length > 1) {
+      const read = this.models.Coupon.find({ _id: { $in: unknown.map((id) => new Types.ObjectId(id)) } })
+        .lean()
+        .then((docs) => {
+          const found = new Map(docs.map((doc) => [doc._id.toHexString(), toDefinition(doc)]));
+          for (const id of unknown) {
+            const definition = found.get(id);
+            if (definition) this.remember(definition);
+            else this.missing.set(id, true);
+          }
+        });
+      // Single lookups of the same ids wait for this read instead of making their own.
+      for (const id of unknown) {
+        const lookup = read.then(() => this.known.get(id) ?? null).finally(() => this.inFlight.delete(id));
+        this.inFlight.set(id, lookup);
+      }
+    }
+    return Promise.all(ids.map((id) => this.find(id)));
   }
 
   /** The definition when this instance holds it already; no MongoDB read. */
@@ -247,8 +280,7 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
   private async load(id: string): Promise<CouponDefinition | null> {
     const doc = await this.models.Coupon.findById(new Types.ObjectId(id)).lean();
     if (!doc) {
-      if (this.missing.size >= CACHE_LIMIT) this.missing.clear();
-      this.missing.set(id, Date.now() + MISSING_TTL_MS);
+      this.missing.set(id, true);
       return null;
     }
     const definition = toDefinition(doc);

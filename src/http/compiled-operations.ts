@@ -25,6 +25,7 @@ export class CompiledOperations {
   private readonly cache: LRUCache<string, CompiledQuery>;
   /** Documents accepted once so far, not yet compiled. */
   private readonly seenOnce: LRUCache<string, true>;
+  private readonly costs = new WeakMap<CompiledQuery, number>();
 
   constructor(
     private readonly schema: GraphQLSchema,
@@ -53,13 +54,23 @@ export class CompiledOperations {
     const key = keyOf(source, operationName);
     if (this.cache.has(key)) return;
     // Its cost limit depends on the viewer and the variables: checked by Apollo on every request.
-    if (hasPageArguments(document) || operationCost(this.schema, document, operation) > REQUEST_LIMITS.maxCost) return;
+    if (hasPageArguments(document)) return;
+    const cost = operationCost(this.schema, document, operation);
+    if (cost > REQUEST_LIMITS.maxCost) return;
     if (!this.seenOnce.delete(key)) {
       this.seenOnce.set(key, true);
       return;
     }
     const compiled = compileQuery(this.schema, document, operationName);
-    if (isCompiledQuery(compiled)) this.cache.set(key, compiled);
+    if (isCompiledQuery(compiled)) {
+      this.cache.set(key, compiled);
+      this.costs.set(compiled, cost);
+    }
+  }
+
+  /** A compiled document's cost (the request limits' measure), charged to the caller's budgets on every request. */
+  costOf(compiled: CompiledQuery): number {
+    return this.costs.get(compiled) ?? 1;
   }
 
   /** Teaches the cache every operation Apollo accepts. */

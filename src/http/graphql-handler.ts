@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
 import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { GraphQLContext } from '../context';
-import { DeadlineExceededError, serviceUnavailable, withDeadline } from '../errors';
+import { DeadlineExceededError, readsLimited, retryAfterSeconds, serviceUnavailable, withDeadline } from '../errors';
 import { asPlainRequest, formatResult, type CompiledOperations, type PlainRequest } from './compiled-operations';
 
 export interface BodyLimits {
@@ -73,6 +73,8 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, limits: B
 
 export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
+  /** Before Apollo parses a document it has not accepted before: ms to wait when its address may not send one now. */
+  newDocument?: (req: IncomingMessage, query: string) => Promise<number | undefined>;
   context: (req: IncomingMessage) => GraphQLContext;
   /** Documents Apollo has accepted, answered without its pipeline; with Apollo's formatting and request log. */
   compiled?: {
@@ -95,10 +97,13 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
    * Apollo has to answer (an unknown document, or a request-level error such as invalid
    * variables, which Apollo reports in its own way).
    */
-  const runCompiled = async (req: IncomingMessage, request: PlainRequest): Promise<{ requestId: string; payload: string } | undefined> => {
+  const runCompiled = async (req: IncomingMessage, request: PlainRequest): Promise<{ requestId: string; payload: string; retryAfterMs?: number } | undefined> => {
     const compiled = options.compiled!.operations.find(request.query, request.operationName);
     if (!compiled) return undefined;
     const context = options.context(req);
+    // Charged to the caller's budgets as Apollo's path charges it (request-limits.ts, pagedCostPlugin).
+    const wait = await context.services.reads.charge(context.clientIp, context.viewer?.id, options.compiled!.operations.costOf(compiled));
+    if (wait !== undefined) return { requestId: context.requestId, retryAfterMs: wait, payload: formatResult({ errors: [readsLimited(wait)] }, options.compiled!.formatError) };
     const result = await compiled.query(undefined, context, request.variables);
     if (!('data' in result)) return undefined;
     if (result.errors?.length) options.compiled!.onErrors(context, request.operationName, result.errors);
@@ -119,10 +124,14 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       const compiled = plain && (await withDeadline(runCompiled(req, plain), deadlineMs, 'graphql request'));
       if (compiled) {
         options.compiled!.onAnswered?.('compiled');
-        res.writeHead(200, { 'x-request-id': compiled.requestId, 'content-type': plain.mediaType, 'content-length': Buffer.byteLength(compiled.payload) });
+        if (compiled.retryAfterMs !== undefined) res.setHeader('retry-after', retryAfterSeconds(compiled.retryAfterMs));
+        res.writeHead(compiled.retryAfterMs === undefined ? 200 : 429, { 'x-request-id': compiled.requestId, 'content-type': plain.mediaType, 'content-length': Buffer.byteLength(compiled.payload) });
         res.end(compiled.payload);
         return;
       }
+      const query = queryOf(body, search);
+      const refusedFor = query === undefined ? undefined : await options.newDocument?.(req, query);
+      if (refusedFor !== undefined) return sendRefusal(res, refusedFor, 'too many new GraphQL documents from this address, slow down');
       const headers = new HeaderMap();
       for (const [name, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
@@ -156,4 +165,17 @@ export function sendJson(res: ServerResponse, status: number, payload: unknown):
   const body = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** The document text of a POST body or a GET query string, if there is one. */
+function queryOf(body: unknown, search: string): string | undefined {
+  const query = typeof body === 'object' && body !== null ? (body as { query?: unknown }).query : search ? new URLSearchParams(search).get('query') : undefined;
+  return typeof query === 'string' ? query : undefined;
+}
+
+/** RATE_LIMITED with HTTP 429 and retry-after. */
+export function sendRefusal(res: ServerResponse, retryAfterMs: number, message?: string): void {
+  const limited = readsLimited(retryAfterMs, message);
+  res.setHeader('retry-after', retryAfterSeconds(retryAfterMs));
+  sendJson(res, 429, { errors: [{ message: limited.message, extensions: limited.extensions }] });
 }

@@ -8,6 +8,7 @@
  */
 import type { ApolloServerOptions, ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { LRUCache } from 'lru-cache';
 import {
   getNamedType,
   GraphQLError,
@@ -28,6 +29,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import type { GraphQLContext } from '../context';
+import { readsLimitedOverHttp } from '../errors';
 
 /**
  * Every operation the schema allows fits well inside these, including a page that asks for 15
@@ -188,6 +190,9 @@ export function pagedCostPlugin(): ApolloServerPlugin<GraphQLContext> {
         if (!operation) return;
         const limit = contextValue.viewer?.admin ? REQUEST_LIMITS.adminMaxCost : REQUEST_LIMITS.maxCost;
         const cost = operationCost(schema, document, operation, request.variables ?? {});
+        // The same cost against the caller's budgets (src/access/read-limiter.ts).
+        const wait = await contextValue.services.reads.charge(contextValue.clientIp, contextValue.viewer?.id, Math.min(cost, limit));
+        if (wait !== undefined) throw readsLimitedOverHttp(wait);
         if (cost > limit) {
           throw new GraphQLError(`query cost limit of ${limit} exceeded, found ${cost}`, {
             extensions: { code: 'GRAPHQL_VALIDATION_FAILED', http: { status: 400 } },
@@ -197,6 +202,39 @@ export function pagedCostPlugin(): ApolloServerPlugin<GraphQLContext> {
     }),
   };
 }
+
+/**
+ * The documents Apollo has accepted (parsed and validated, so in its parsed-document cache), by
+ * their text: a request whose text is not among them is a new document, and is held to its
+ * address's budget of new documents before Apollo parses it (src/access/read-limiter.ts). Apollo
+ * offers no hook that can refuse a request before parsing (an error thrown from parsingDidStart
+ * is an internal error), so the HTTP handler asks this first.
+ */
+export class KnownDocuments {
+  private readonly texts: LRUCache<string, true>;
+
+  constructor(maxChars = KNOWN_DOCUMENTS_MAX_CHARS) {
+    this.texts = new LRUCache({ maxSize: maxChars, sizeCalculation: (_, text) => text.length + 1 });
+  }
+
+  has(text: string): boolean {
+    return this.texts.has(text);
+  }
+
+  plugin(): ApolloServerPlugin {
+    return {
+      requestDidStart: async () => ({
+        didResolveOperation: async ({ source }) => {
+          if (source && source.length <= MAX_KNOWN_DOCUMENT_CHARS) this.texts.set(source, true);
+        },
+      }),
+    };
+  }
+}
+
+/** About Apollo's own parsed-document cache (30 MB of approximate size). */
+const KNOWN_DOCUMENTS_MAX_CHARS = 8 * 1024 * 1024;
+const MAX_KNOWN_DOCUMENT_CHARS = 64 * 1024;
 
 /**
  * The everyone-bound as a validation rule, for where no viewer applies (subscriptions over

@@ -65,8 +65,9 @@ export class IssuanceLifecycle {
 
   async redeem(actor: Viewer, issuanceId: string, orderId: string): Promise<IssuanceRecord> {
     assertIssuanceId(issuanceId);
-    const order = orderId.trim();
-    if (order.length < 1 || order.length > ORDER_ID_MAX) throw badUserInput(`orderId must be 1 to ${ORDER_ID_MAX} characters after trimming`, 'orderId');
+    // Stored as given: trimming would make " A1" and "A1" one order. Blank is not an order id.
+    const order = orderId;
+    if (order.trim().length < 1 || [...order].length > ORDER_ID_MAX) throw badUserInput(`orderId must be 1 to ${ORDER_ID_MAX} characters, not only blanks`, 'orderId');
     await this.limiter?.consume({ userId: actor.id, clientIp: '' });
     return this.guard(async () => {
       const current = await this.visible(actor, issuanceId);

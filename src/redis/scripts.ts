@@ -228,6 +228,8 @@ export function parseMetaDefinition(reply: Array<string | null>): MetaDefinition
 export const cancelArgs = (keys: CouponKeys, userId: string, issuanceId: string, sequence: number) =>
   [keys.meta, keys.winners, keys.pending, keys.free, userId, issuanceId, sequence] as const;
 
+export const retireArgs = (keys: CouponKeys, retentionMs: number) => [keys.meta, keys.winners, keys.pending, keys.free, retentionMs] as const;
+
 type Arg = string | number;
 
 declare module 'ioredis' {
@@ -242,6 +244,7 @@ declare module 'ioredis' {
     couponConfirm(...args: readonly Arg[]): Result<number, Context>;
     couponDefine(...args: readonly Arg[]): Result<unknown, Context>;
     couponCancel(...args: readonly Arg[]): Result<number, Context>;
+    couponRetire(...args: readonly Arg[]): Result<number, Context>;
   }
 }
 
@@ -256,6 +259,7 @@ const SCRIPTS = {
   couponConfirm: 'confirm-2.lua',
   couponDefine: 'define-2.lua',
   couponCancel: 'cancel-4.lua',
+  couponRetire: 'retire-4.lua',
 } as const;
 
 const luaDir = path.join(__dirname, 'lua');

@@ -2,7 +2,7 @@ import { requireAdmin, requireViewer } from '../context';
 import type { QueryResolvers } from '../generated/resolvers-types';
 
 export const Query: QueryResolvers = {
-  coupon: (_, { id }, { services }) => services.reader.coupon(id),
+  coupon: (_, { id }, context) => context.services.reader.coupon(id, context),
   myIssuances: (_, __, context) => context.services.reader.issuancesOf(requireViewer(context).id),
   coupons: (_, { status, first, after }, context) => {
     requireAdmin(context);

@@ -61,6 +61,9 @@ function serviceEnv(options: ChildServiceOptions, port: number): NodeJS.ProcessE
     LOG_LEVEL: 'warn',
     CLAIM_RATE_PER_USER: '0',
     CLAIM_RATE_PER_IP: '0',
+    READ_COST_PER_IP: '0',
+    READ_COST_PER_USER: '0',
+    NEW_DOCUMENTS_PER_IP: '0',
     ...options.env,
   };
 }

@@ -30,6 +30,9 @@ export async function startTestService(stack: Pick<Stack, 'redis' | 'mongo'>, en
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     CLAIM_RATE_PER_USER: '0',
     CLAIM_RATE_PER_IP: '0',
+    READ_COST_PER_IP: '0',
+    READ_COST_PER_USER: '0',
+    NEW_DOCUMENTS_PER_IP: '0',
     // In-process, the test's own clients share the service's event loop: their lag is not the
     // service's overload. Admission control is tested on a service of its own (tests/integration/faults).
     MAX_CONCURRENT_REQUESTS: '0',

@@ -78,3 +78,13 @@ describe('identity from a bearer token', () => {
     expect(await codeOf(`Bearer ${await token('')}`)).toBe('UNAUTHENTICATED');
   });
 });
+
+describe('the sub is counted in characters', () => {
+  test('128 characters outside the BMP (256 UTF-16 units) are a valid user id; 129 are not; 128 ASCII are, 129 are not', async () => {
+    const emoji = '\u{1F600}';
+    expect(await codeOf(`Bearer ${auth.issue(emoji.repeat(128))}`)).toBe('accepted');
+    expect(await codeOf(`Bearer ${auth.issue(emoji.repeat(129))}`)).toBe('UNAUTHENTICATED');
+    expect(await codeOf(`Bearer ${auth.issue('a'.repeat(128))}`)).toBe('accepted');
+    expect(await codeOf(`Bearer ${auth.issue('a'.repeat(129))}`)).toBe('UNAUTHENTICATED');
+  });
+});
