@@ -67,6 +67,27 @@ const trustedProxyList = z
   }, TRUSTED_PROXIES_FORMAT);
 const WORKERS_RANGE = 'WORKERS must be a whole number from 1 to 256, or auto';
 
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+
+/** Where and how traces go (OTEL_* variables); unset when tracing is off. */
+export interface TracingSettings {
+  serviceName: string;
+  /** The OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  tracesUrl: string;
+  sampler: (typeof TRACE_SAMPLERS)[number];
+  /** For the traceidratio samplers (OTEL_TRACES_SAMPLER_ARG, default 1). */
+  samplerRatio: number;
+}
+
+const httpUrl = (variable: string) =>
+  z.string().trim().refine((value) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `${variable} must be an http(s) URL`);
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -138,6 +159,14 @@ const envSchema = z.object({
   WS_IDLE_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   // A connection is closed (1000) after this long, spread over its last tenth; clients reconnect.
   WS_MAX_CONNECTION_AGE_MS: z.coerce.number().int().min(0).max(7 * 86_400_000).default(3_600_000),
+  // OpenTelemetry's standard variables (traces only); no endpoint, or OTEL_SDK_DISABLED=true: tracing off.
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).max(200).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT').optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT').optional(),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+  OTEL_TRACES_SAMPLER: z.enum(TRACE_SAMPLERS).default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0, 'OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1').max(1, 'OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1').optional(),
   WORKERS: z.union([z.literal('auto'), z.coerce.number().int(WORKERS_RANGE).min(1, WORKERS_RANGE).max(256, WORKERS_RANGE)], { error: WORKERS_RANGE }).default(1),
 });
 
@@ -199,6 +228,8 @@ export interface Config {
   wsIdleTimeoutMs: number;
   /** Longest life of a connection before the server closes it (1000) for the client to reconnect; 0: no limit. */
   wsMaxConnectionAgeMs: number;
+  /** OpenTelemetry traces; unset: off (no SDK loaded). */
+  tracing?: TracingSettings;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -263,7 +294,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsSubscribeRatePerIp: e.WS_SUBSCRIBE_RATE_PER_IP,
     wsIdleTimeoutMs: e.WS_IDLE_TIMEOUT_MS,
     wsMaxConnectionAgeMs: e.WS_MAX_CONNECTION_AGE_MS,
+    tracing: tracingOf(e),
   };
+}
+
+/** Tracing is on when an OTLP endpoint is given, unless the SDK or the traces exporter is turned off. */
+function tracingOf(e: z.infer<typeof envSchema>): TracingSettings | undefined {
+  if (e.OTEL_SDK_DISABLED === 'true' || e.OTEL_TRACES_EXPORTER === 'none') return undefined;
+  const tracesUrl = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  if (!tracesUrl) return undefined;
+  return { serviceName: e.OTEL_SERVICE_NAME ?? 'coupon-service', tracesUrl, sampler: e.OTEL_TRACES_SAMPLER, samplerRatio: e.OTEL_TRACES_SAMPLER_ARG ?? 1 };
 }
 
 /** At most one Redis target (exactly one in production); a sentinel group needs its master's name, and only it. */

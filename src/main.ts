@@ -10,10 +10,21 @@ import { clusterMetricsReader, reportFailure, reportReady, superviseWorkers } fr
 import { ConfigError, loadConfig, redisTargetEnv, type Config, type RedisTarget } from './config';
 import { startMongoServer, startRedisServer, type EmbeddedServer } from './infra/embedded';
 import { createLogger } from './logger';
-import { startService } from './service';
+import type { startService as StartService } from './service';
 import { Authenticator } from './access/auth';
+import { startTracing, type RunningTracing } from './tracing/sdk';
 
-async function main(): Promise<void> {
+/**
+ * The service's modules, required only after tracing has started: its instrumentations patch
+ * ioredis and mongodb as they are required (a static import would load them first).
+ */
+function loadService(): { startService: typeof StartService } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./service') as typeof import('./service');
+}
+
+/** Configuration, or one line naming the variable and exit 1; then tracing, when configured. */
+function configure(): { config: Config; tracing?: RunningTracing } {
   let config: Config;
   try {
     config = loadConfig();
@@ -21,6 +32,12 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) exitWith(error.message);
     throw error;
   }
+  return { config, tracing: config.tracing && startTracing(config.tracing) };
+}
+
+async function main(): Promise<void> {
+  const { config, tracing } = configure();
+  const { startService } = loadService();
   const logger = createLogger(config.logLevel);
   const embedded: EmbeddedServer[] = [];
   const stopEmbedded = () => Promise.all(embedded.map((server) => server.stop()));
@@ -68,14 +85,16 @@ async function main(): Promise<void> {
   if (!config.jwtSecret) printDevTokens(jwtSecret, base, config.playgroundEnabled && config.workers === 1);
   stopOnSignal(logger, async () => {
     await running.stop();
+    await tracing?.shutdown();
     await stopEmbedded();
   });
 }
 
 /** A worker of a WORKERS > 1 start: the primary resolved Redis, MongoDB and the secret for it. */
 async function runWorker(): Promise<void> {
+  const { config, tracing } = configure();
+  const { startService } = loadService();
   let service: Awaited<ReturnType<typeof startService>>;
-  const config = loadConfig();
   const logger = createLogger(config.logLevel).child({ worker: cluster.worker!.id });
   let readMetrics: (() => Promise<string>) | undefined;
   try {
@@ -97,7 +116,10 @@ async function runWorker(): Promise<void> {
   }
   readMetrics = clusterMetricsReader(service.metrics.registry);
   reportReady(service.port);
-  stopOnSignal(logger, () => service.stop());
+  stopOnSignal(logger, async () => {
+    await service.stop();
+    await tracing?.shutdown();
+  });
 }
 
 /** Graceful stop on SIGTERM/SIGINT, once, with a 10 s limit. */

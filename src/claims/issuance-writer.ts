@@ -11,6 +11,7 @@ import { Types } from 'mongoose';
 import { DependencyError } from '../errors';
 import { DUPLICATE_KEY, LIVE, type IssuanceDocument, type Models } from '../mongo/models';
 import type { IssuanceRecord, IssuanceStatus } from '../coupons/coupon-model';
+import { activeSpanContext, withGroupCommitSpan, type SpanContext } from '../tracing/tracer';
 
 export type WriteOutcome =
   /** MongoDB holds exactly this issuance. */
@@ -35,6 +36,8 @@ interface QueuedWrite {
   queuedAt: number;
   resolve: (outcome: WriteOutcome) => void;
   reject: (error: Error) => void;
+  /** The claim's span, for the group commit's links (tracing on only). */
+  caller?: SpanContext;
 }
 
 type StoredIssuance = Pick<IssuanceDocument, '_id' | 'couponId' | 'userId' | 'sequence' | 'issuedAt'> &
@@ -76,7 +79,7 @@ export class IssuanceWriter {
       return Promise.reject(new DependencyError('mongodb', 'issuance write queue is full'));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ record, queuedAt: performance.now(), resolve, reject });
+      this.queue.push({ record, queuedAt: performance.now(), resolve, reject, caller: activeSpanContext() });
       if (this.queue.length >= this.options.maxBatch) this.flushSoon(0);
       else this.flushSoon(this.options.windowMs);
     });
@@ -105,7 +108,7 @@ export class IssuanceWriter {
     while (this.queue.length > 0 && this.inFlight < this.maxConcurrent) {
       const batch = this.queue.splice(0, this.options.maxBatch);
       this.inFlight += 1;
-      void this.commit(batch).finally(() => {
+      void withGroupCommitSpan(batch.map((w) => w.caller), () => this.commit(batch)).finally(() => {
         this.inFlight -= 1;
         if (this.queue.length > 0) this.flushSoon(0);
         else if (this.inFlight === 0) this.idle.splice(0).forEach((resolve) => resolve());

@@ -15,6 +15,7 @@ import type { RedisClient } from '../redis/client';
 import { answerMetrics, type MetricsSource } from '../http/metrics-endpoint';
 import type { Admission } from '../access/admission';
 import type { GraphQLServer } from './graphql-server';
+import { withGraphQLSpan } from '../tracing/tracer';
 
 /** Last-resort answer time for any GraphQL request, inside the contract's 3 s. */
 export const REQUEST_DEADLINE_MS = 2500;
@@ -75,7 +76,7 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       else res.once('close', release);
       // The body and the wait for admission count against the deadline: the contract's 3 s run from arrival.
       const deadlineMs = REQUEST_DEADLINE_MS - (performance.now() - arrived);
-      return options.graphql.handle(req, res, raw, search, deadlineMs);
+      return withGraphQLSpan(raw, () => options.graphql.handle(req, res, raw, search, deadlineMs));
     }
     if (pathname === DEV_TOKEN_PATH && options.devToken) return options.devToken(req, res);
     if (pathname === '/healthz' && req.method === 'GET') {

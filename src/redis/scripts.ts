@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Cluster, Redis, Result } from 'ioredis';
+import { nameScript } from '../tracing/tracer';
 
 export const CLAIM_STATUSES = ['ISSUED', 'ALREADY_ISSUED', 'SOLD_OUT', 'NOT_STARTED', 'ENDED', 'NOT_LOADED'] as const;
 export type GateStatus = (typeof CLAIM_STATUSES)[number];
@@ -268,9 +269,11 @@ const luaDir = path.join(__dirname, 'lua');
 export function defineCouponScripts(redis: Redis | Cluster): void {
   for (const [name, file] of Object.entries(SCRIPTS)) {
     const keyCount = Number(/-(\d+)\.lua$/.exec(file)![1]);
+    const lua = fs.readFileSync(path.join(luaDir, file), 'utf8');
+    nameScript(lua, file);
     redis.defineCommand(name, {
       numberOfKeys: keyCount,
-      lua: fs.readFileSync(path.join(luaDir, file), 'utf8'),
+      lua,
       readOnly: name === 'couponStock' || name === 'couponInspect',
     });
   }

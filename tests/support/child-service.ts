@@ -26,6 +26,8 @@ export interface ChildServiceOptions {
   port?: number;
   /** Extra environment, e.g. { RECONCILE_INTERVAL_MS: '200' }. */
   env?: Record<string, string>;
+  /** How long to wait for GET /healthz to answer 200 (default 45 s). */
+  readyTimeoutMs?: number;
 }
 
 export interface Exit {
@@ -122,12 +124,13 @@ export async function startChildService(options: ChildServiceOptions): Promise<C
   let exit: Exit | undefined;
   void exited.then((e) => (exit = e));
 
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (exit) throw new Error(`service exited (${JSON.stringify(exit)}) before it was healthy:\n${output().slice(-2000)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`service not healthy after ${READY_TIMEOUT_MS} ms:\n${output().slice(-2000)}`);
+      throw new Error(`service not healthy after ${readyTimeoutMs} ms:\n${output().slice(-2000)}`);
     }
     if ((await healthStatus(url, 1000).catch(() => 0)) === 200) break;
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,7 +1,7 @@
 /**
  * Prometheus's own tools for the monitoring tests: `promtool` and `prometheus` from Debian's
- * `prometheus` package (.ci/run installs it). When one is missing the test fails with one line
- * naming the install command; it never skips.
+ * `prometheus` package (.ci/run installs it). Suites gate on them with requiresTool
+ * (./required-tools.ts): skipped with a closing line when missing, failed with CI=true.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,16 +10,6 @@ import path from 'node:path';
 export const OPS_DIR = path.join(__dirname, '..', '..', 'ops');
 export const RULES_FILE = path.join(OPS_DIR, 'prometheus', 'coupon-service.rules.yml');
 export const DASHBOARD_FILE = path.join(OPS_DIR, 'grafana', 'coupon-service.json');
-export const INSTALL_HINT = 'apt-get install -y prometheus';
-
-/** The binary's path, or an error whose message is the one line to act on. */
-export function requireTool(name: 'promtool' | 'prometheus'): string {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    if (dir && fs.existsSync(candidate)) return candidate;
-  }
-  throw new Error(`${name} not found on PATH: install it with \`${INSTALL_HINT}\` (Debian's prometheus package)`);
-}
 
 /** Runs a tool; on failure the error carries its whole output. */
 export function run(tool: string, args: string[], cwd?: string): string {
