@@ -54,7 +54,7 @@ export async function startNemesisEnvironment(options: { topology: Topology; ins
     instances[index] = service;
   };
   try {
-    for (let i = 0; i < options.instances; i++) await start(i);
+    await Promise.all(Array.from({ length: options.instances }, (_, i) => start(i)));
   } catch (error) {
     await Promise.all(instances.map((instance) => instance?.kill9()));
     await mongo.close();

@@ -13,6 +13,8 @@ export interface InjectedFault {
   instance?: number;
   /** Undoes the fault (resumes, restarts, waits for the failover); resolves once healed. */
   heal(): Promise<void>;
+  /** The schedule goes on to the next fault while this one heals (a restart takes seconds). */
+  healsInBackground?: boolean;
 }
 
 export interface FaultKindSpec {
@@ -31,11 +33,13 @@ export const FAULT_KINDS: FaultKindSpec[] = [
     weight: 3,
     topologies: ['single', 'cluster'],
     async inject(environment, rng) {
+      // One instance down at a time: the others keep serving while it restarts.
       const alive = environment.instances.flatMap((instance, index) => (instance ? [index] : []));
+      if (alive.length < environment.instances.length) return { target: 'none (an instance is already down)', heal: nothingToHeal };
       const index = rng.pick(alive);
       await environment.killInstance(index);
       const downMs = rng.int(200, 1500);
-      return { target: `instance ${index}`, instance: index, heal: async () => (await sleep(downMs), await environment.restartInstance(index)) };
+      return { target: `instance ${index}`, instance: index, healsInBackground: true, heal: async () => (await sleep(downMs), await environment.restartInstance(index)) };
     },
   },
   {

@@ -4,7 +4,8 @@
  * nothing when it has nothing to act on. To add an operation (the opening draw, webhooks, ...),
  * add an entry to OPERATION_KINDS; teach tests/nemesis/checker.ts what its answers promise.
  */
-import type { Client } from 'graphql-ws';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
 import { CANCEL, END, REDEEM, UPDATE } from '../support/admin';
 import { CREATE, errorCode, gql } from '../support/graphql';
 import { clientAgent } from '../integration/faults/contract';
@@ -213,6 +214,11 @@ export const OPERATION_KINDS: OperationKindSpec[] = [
 function someIssuance(model: RunModel): KnownIssuance | undefined {
   if (!model.issuances.size) return undefined;
   return model.rng.pick([...model.issuances.values()]);
+}
+
+/** A WebSocket client for one watcher: connects on subscribe, never retries, prints nothing. */
+export function watcherClient(baseUrl: string): Client {
+  return createClient({ url: `${baseUrl.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, onNonLazyError: () => undefined });
 }
 
 /**

@@ -8,13 +8,12 @@ import type { Client } from 'graphql-ws';
 import { Types } from 'mongoose';
 import { COUPON, gql } from '../support/graphql';
 import { adminToken, userToken } from '../support/stack';
-import { wsClient } from '../support/subscriptions';
 import { clientAgent } from '../integration/faults/contract';
 import { checkHistory, type CheckerOptions } from './checker';
 import { startNemesisEnvironment, type NemesisEnvironment, type Topology } from './environment';
-import { faultKindsFor, type FaultKindSpec } from './faults';
+import { faultKindsFor, type FaultKindSpec, type InjectedFault } from './faults';
 import type { Answer, Convergence, FaultWindow, Finding, History, Operation, WatcherRecord } from './history';
-import { OPERATION_KINDS, recordWatcher, type KnownCoupon, type KnownIssuance, type RunModel } from './operations';
+import { OPERATION_KINDS, recordWatcher, watcherClient, type KnownCoupon, type KnownIssuance, type RunModel } from './operations';
 import { Random } from './random';
 
 export interface Profile {
@@ -125,7 +124,7 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
   const watch = (couponId: string, instance: number): Promise<Answer> => {
     const record: WatcherRecord = { id: watchers.length, couponId, instance, start: Date.now(), end: 0, events: [], completed: false };
     watchers.push(record);
-    const client = wsClient(urlOf(instance)!);
+    const client = watcherClient(urlOf(instance)!);
     const handle = recordWatcher(client, record);
     open.push({ record, client, stop: handle.stop });
     while (open.length > profile.maxWatchers) closeWatcher(open.shift()!);
@@ -201,24 +200,34 @@ function drawOperation(model: RunModel) {
 async function injectFaults(environment: NemesisEnvironment, profile: Profile, rng: Random, until: number, faults: FaultWindow[], log: (line: string) => void) {
   const kinds = faultKindsFor(profile.topology);
   const schedule: Array<FaultKindSpec | undefined> = profile.faultSchedule === 'each-once' ? rng.shuffle(kinds) : [];
+  const pending: Array<Promise<void>> = [];
   for (let i = 0; ; i++) {
     await sleep(rng.int(...profile.faultGapMs));
-    if (Date.now() >= until) return;
     const spec = profile.faultSchedule === 'each-once' ? schedule[i] : rng.weighted(kinds, (kind) => kind.weight);
-    if (!spec) return;
+    if (!spec || Date.now() >= until) return void (await Promise.all(pending));
     const start = Date.now();
     // Recorded even when injecting or healing throws: the run's world was disturbed either way.
     const window: FaultWindow = { kind: spec.kind, target: '?', start, end: Infinity };
     faults.push(window);
+    let injected: InjectedFault;
     try {
-      const injected = await spec.inject(environment, rng);
-      Object.assign(window, { target: injected.target, instance: injected.instance });
-      await injected.heal();
+      injected = await spec.inject(environment, rng);
     } catch (error) {
-      log(`  fault ${spec.kind} failed to inject or heal: ${(error as Error).message}`);
+      log(`  fault ${spec.kind} failed to inject: ${(error as Error).message}`);
+      window.end = Date.now();
+      continue;
     }
-    window.end = Date.now();
-    log(`  fault ${spec.kind} on ${window.target}: ${window.end - window.start} ms`);
+    Object.assign(window, { target: injected.target, instance: injected.instance });
+    const healing = injected
+      .heal()
+      .catch((error: Error) => log(`  fault ${spec.kind} failed to heal: ${error.message}`))
+      .then(() => {
+        window.end = Date.now();
+        log(`  fault ${spec.kind} on ${window.target}: ${window.end - window.start} ms`);
+      });
+    // A fault that heals in the background (an instance restarting) lets the next one start.
+    if (injected.healsInBackground) pending.push(healing);
+    else await healing;
   }
 }
 
