@@ -38,13 +38,22 @@ async function main() {
   const until = Date.now() + Number(values.minutes) * 60_000;
   const maxHistories = values.histories !== undefined ? Number(values.histories) : Infinity;
   fs.mkdirSync(values.out!, { recursive: true });
-  const totals = { histories: 0, operations: 0, events: 0, findings: 0, faults: {} as Record<string, number>, answers: {} as Record<string, number> };
+  const totals = { broken: 0, histories: 0, operations: 0, events: 0, findings: 0, faults: {} as Record<string, number>, answers: {} as Record<string, number> };
   for (let i = 0; Date.now() < until && i < maxHistories; i++) {
     const seed = firstSeed + i;
     const profile = PROFILES[names[i % names.length]!]!;
     const started = Date.now();
     console.log(`history ${i + 1}: seed ${seed}, profile ${profile.name} (${profile.topology}, ${profile.instances} instances, ${profile.durationMs / 1000} s)`);
-    const { history, findings, stats } = await runHistory(profile, seed, { log: (line) => console.log(line) });
+    let result: Awaited<ReturnType<typeof runHistory>>;
+    try {
+      result = await runHistory(profile, seed, { log: (line) => console.log(line) });
+    } catch (error) {
+      // The world could not be started or settled (e.g. an instance not healthy in 45 s on a loaded machine).
+      totals.broken++;
+      console.log(`  history ${i + 1} (seed ${seed}) could not be run to the end: ${(error as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    const { history, findings, stats } = result;
     totals.histories++;
     totals.operations += history.operations.length;
     totals.events += stats.events;
@@ -59,9 +68,9 @@ async function main() {
       console.log(`  history written to ${file} (re-check: npm run nemesis -- --check ${file})`);
     }
   }
-  console.log(`\n${totals.histories} histories, ${totals.operations} operations, ${totals.events} stock events checked; faults ${JSON.stringify(totals.faults)}; ${totals.findings} findings`);
+  console.log(`\n${totals.histories} histories (${totals.broken} more could not be run to the end), ${totals.operations} operations, ${totals.events} stock events checked; faults ${JSON.stringify(totals.faults)}; ${totals.findings} findings`);
   console.log(`answers ${JSON.stringify(totals.answers)}`);
-  process.exitCode = totals.findings ? 1 : 0;
+  process.exitCode = totals.findings || totals.broken ? 1 : 0;
 }
 
 main().catch((error) => {

@@ -21,6 +21,8 @@ export interface FaultKindSpec {
   kind: string;
   weight: number;
   topologies: Topology[];
+  /** The schedule goes on to the next fault while this one heals (see InjectedFault). */
+  healsInBackground?: boolean;
   inject(environment: NemesisEnvironment, rng: Random): Promise<InjectedFault>;
 }
 
@@ -32,6 +34,7 @@ export const FAULT_KINDS: FaultKindSpec[] = [
     kind: 'kill-instance',
     weight: 3,
     topologies: ['single', 'cluster'],
+    healsInBackground: true,
     async inject(environment, rng) {
       // One instance down at a time: the others keep serving while it restarts.
       const alive = environment.instances.flatMap((instance, index) => (instance ? [index] : []));

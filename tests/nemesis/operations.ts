@@ -38,7 +38,7 @@ export interface RunModel {
   readonly users: string[];
   readonly coupons: KnownCoupon[];
   readonly issuances: Map<string, KnownIssuance>;
-  readonly profile: { couponsLive: number; totalQuantity: number };
+  readonly profile: { couponsLive: number; totalQuantity: number; weights?: Record<string, number> };
   token(user: string): string;
   adminToken(): string;
   /** Opens a stock watcher on an instance; resolves with the first event or a failure. */
@@ -78,11 +78,13 @@ export async function call(url: string, query: string, variables: Record<string,
   }
 }
 
+/** Coupons not ended (a create still in flight counts, so that no more are created meanwhile). */
 const liveCoupons = (model: RunModel) => model.coupons.filter((coupon) => !coupon.ended);
-/** Mostly a live coupon, sometimes an ended one (its claims must answer ENDED). */
+/** Mostly a live coupon, sometimes an ended one (its claims must answer ENDED); only created ones. */
 const someCoupon = (model: RunModel) => {
-  const live = liveCoupons(model);
-  return live.length && model.rng.chance(0.95) ? model.rng.pick(live) : model.coupons.length ? model.rng.pick(model.coupons) : undefined;
+  const created = model.coupons.filter((coupon) => coupon.id);
+  const live = created.filter((coupon) => !coupon.ended);
+  return live.length && model.rng.chance(0.95) ? model.rng.pick(live) : created.length ? model.rng.pick(created) : undefined;
 };
 const issuanceAnswer = (field: string) => (data: any): Answer => ({ status: data[field].status, issuance: data[field] });
 const couponAnswer = (field: string) => (data: any): Answer => ({ status: data[field].status, remaining: data[field].remaining, coupon: data[field] });

@@ -35,6 +35,8 @@ export interface Profile {
   faultSchedule: 'each-once' | 'random';
   /** Watchers open at once; the oldest is closed when a new one would pass this. */
   maxWatchers: number;
+  /** Weights that differ from OPERATION_KINDS' own, by kind. */
+  weights?: Record<string, number>;
 }
 
 export const PROFILES: Record<string, Profile> = {
@@ -43,15 +45,17 @@ export const PROFILES: Record<string, Profile> = {
     name: 'short',
     topology: 'single',
     instances: 2,
-    durationMs: 16_000,
+    durationMs: 14_000,
     workers: 6,
     users: 14,
     couponsLive: 2,
     totalQuantity: 6,
     thinkMs: [10, 80],
-    faultGapMs: [600, 1200],
+    faultGapMs: [300, 800],
     faultSchedule: 'each-once',
     maxWatchers: 6,
+    // Ends more often than a long history does, so that a short one surely has some.
+    weights: { end: 3 },
   },
   /** Long histories on one Redis, three instances. */
   single: {
@@ -189,7 +193,7 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
 function drawOperation(model: RunModel) {
   const candidates = [...OPERATION_KINDS];
   while (candidates.length) {
-    const spec = model.rng.weighted(candidates, (kind) => kind.weight);
+    const spec = model.rng.weighted(candidates, (kind) => model.profile.weights?.[kind.kind] ?? kind.weight);
     const plan = spec.plan(model);
     if (plan) return { kind: spec.kind, plan };
     candidates.splice(candidates.indexOf(spec), 1);
@@ -199,7 +203,9 @@ function drawOperation(model: RunModel) {
 
 async function injectFaults(environment: NemesisEnvironment, profile: Profile, rng: Random, until: number, faults: FaultWindow[], log: (line: string) => void) {
   const kinds = faultKindsFor(profile.topology);
-  const schedule: Array<FaultKindSpec | undefined> = profile.faultSchedule === 'each-once' ? rng.shuffle(kinds) : [];
+  // Each once: the instance kill first (it heals in the background, its restart takes longest), the rest shuffled.
+  const schedule: Array<FaultKindSpec | undefined> =
+    profile.faultSchedule === 'each-once' ? [...kinds.filter((kind) => kind.healsInBackground), ...rng.shuffle(kinds.filter((kind) => !kind.healsInBackground))] : [];
   const pending: Array<Promise<void>> = [];
   for (let i = 0; ; i++) {
     await sleep(rng.int(...profile.faultGapMs));
