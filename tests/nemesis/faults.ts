@@ -15,6 +15,8 @@ export interface InjectedFault {
   heal(): Promise<void>;
   /** The schedule goes on to the next fault while this one heals (a restart takes seconds). */
   healsInBackground?: boolean;
+  /** Nothing was done (e.g. no instance to spare): not recorded as a fault. */
+  skipped?: boolean;
 }
 
 export interface FaultKindSpec {
@@ -38,7 +40,7 @@ export const FAULT_KINDS: FaultKindSpec[] = [
     async inject(environment, rng) {
       // One instance down at a time: the others keep serving while it restarts.
       const alive = environment.instances.flatMap((instance, index) => (instance ? [index] : []));
-      if (alive.length < environment.instances.length) return { target: 'none (an instance is already down)', heal: nothingToHeal };
+      if (alive.length < environment.instances.length) return { target: 'none (an instance is already down)', skipped: true, heal: nothingToHeal };
       const index = rng.pick(alive);
       await environment.killInstance(index);
       const downMs = rng.int(200, 1500);
@@ -106,7 +108,7 @@ export const FAULT_KINDS: FaultKindSpec[] = [
       const cluster = environment.cluster!;
       const master = rng.pick(await cluster.masters());
       const [replica] = await cluster.replicasOf(master);
-      if (!replica) return { target: `redis ${master.port} (no replica)`, heal: nothingToHeal };
+      if (!replica) return { target: `redis ${master.port} (no replica)`, skipped: true, heal: nothingToHeal };
       // FORCE: the replica takes over without the master's agreement; writes the master takes
       // meanwhile are lost, as in a real failover after a partition.
       await environment.onRedis(replica, (redis) => redis.call('CLUSTER', 'FAILOVER', 'FORCE'));

@@ -223,6 +223,10 @@ async function injectFaults(environment: NemesisEnvironment, profile: Profile, r
       window.end = Date.now();
       continue;
     }
+    if (injected.skipped) {
+      faults.splice(faults.indexOf(window), 1);
+      continue;
+    }
     Object.assign(window, { target: injected.target, instance: injected.instance });
     const healing = injected
       .heal()
