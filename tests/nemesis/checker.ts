@@ -93,6 +93,7 @@ class Checker {
       if (op.kind === 'claim') this.checkClaim(op);
       if (op.kind === 'redeem') this.checkRedeem(op);
       if (op.kind === 'cancel') this.checkCancel(op);
+      if (op.kind === 'update') this.checkUpdate(op);
     }
     this.checkStored();
     this.checkAdministration();
@@ -280,6 +281,25 @@ class Checker {
         couponId,
         ...at,
         message: `${what} remaining ${remaining}, but the stock was between ${low} and ${high} then (totalQuantity ${[...new Set(totals)].join('/')}, 1 s allowance included)`,
+      });
+    }
+  }
+
+  /** An acknowledged update's answer shows its own total (or a concurrent one's) and a stock it had. */
+  private checkUpdate(op: Operation) {
+    const shown = op.answer.coupon;
+    if (!isResult(op.answer) || !shown || op.answer.remaining === undefined || op.answer.status === 'ENDED') return;
+    const concurrent = this.history.operations.filter((other) => other.kind === 'update' && other.couponId === op.couponId && other.start <= op.end && other.end >= op.start);
+    const totals = [...new Set(concurrent.map((other) => other.request.totalQuantity!))];
+    const low = Math.max(0, Math.min(...totals) - this.maxLive(op.couponId, op.start, op.end));
+    const high = Math.max(...totals) - this.minLive(op.couponId, op.start, op.end);
+    if (!totals.includes(shown.totalQuantity) || op.answer.remaining < low || op.answer.remaining > high) {
+      this.report({
+        rule: 'update-answer-untrue',
+        guarantee: 8,
+        operation: op.id,
+        couponId: op.couponId,
+        message: `update to ${op.request.totalQuantity} answered totalQuantity ${shown.totalQuantity}, remaining ${op.answer.remaining} (${op.answer.status}); the stock was between ${low} and ${high} then`,
       });
     }
   }
