@@ -27,6 +27,8 @@ export interface NemesisEnvironment {
   readonly mongo: MongoView;
   /** The instances now; an entry is undefined while that instance is killed. */
   readonly instances: Array<ChildService | undefined>;
+  /** Every instance process started, killed ones included (their output is kept), with its index. */
+  readonly started: Array<{ index: number; service: ChildService }>;
   /** The Redis servers now (a restarted single Redis replaces its entry). */
   redisServers(): EmbeddedServer[];
   /** The Redis servers that are masters now. */
@@ -53,10 +55,12 @@ export async function startNemesisEnvironment(options: { topology: Topology; ins
   const mongo = await openModels(mongoServer.url);
   const instances: Array<ChildService | undefined> = [];
   const ports: number[] = [];
+  const started: Array<{ index: number; service: ChildService }> = [];
   const start = async (index: number) => {
     const service = await startChildService({ redis: target(), mongoUri: mongoServer.url, port: ports[index], env: NEMESIS_SERVICE_ENV });
     ports[index] = service.port;
     instances[index] = service;
+    started.push({ index, service });
   };
   try {
     await Promise.all(Array.from({ length: options.instances }, (_, i) => start(i)));
@@ -72,6 +76,7 @@ export async function startNemesisEnvironment(options: { topology: Topology; ins
     mongoServer,
     mongo,
     instances,
+    started,
     cluster,
     redisServers: () => ours().filter((server) => server.alive()),
     redisMasters: async () => (cluster ? cluster.masters() : [single!]),

@@ -127,6 +127,8 @@ export interface History {
   faults: FaultWindow[];
   watchers: WatcherRecord[];
   final: FinalState;
+  /** The instances' error log lines (level error and above), to explain findings; not checked. */
+  serviceErrors?: Array<{ instance: number; time: number; msg: string; err?: string }>;
 }
 
 export interface Finding {

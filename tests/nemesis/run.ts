@@ -184,7 +184,17 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
   open.splice(0).forEach(closeWatcher);
 
   const final = await readFinal(environment, couponIds);
-  const history: History = { seed, profile: profile.name, topology: profile.topology, startedAt: started, operations, faults, watchers, final: { ...final, convergence } };
+  const history: History = {
+    seed,
+    profile: profile.name,
+    topology: profile.topology,
+    startedAt: started,
+    operations,
+    faults,
+    watchers,
+    final: { ...final, convergence },
+    serviceErrors: serviceErrorsOf(environment),
+  };
   const findings = checkHistory(history, checker);
   return { history, findings, stats: statsOf(history) };
 }
@@ -296,6 +306,18 @@ async function readFinal(environment: NemesisEnvironment, couponIds: string[]) {
       orderId: doc.orderId ?? undefined,
     })),
   };
+}
+
+/** Error lines the instances logged (pino level 50 and above), the first 200. */
+function serviceErrorsOf(environment: NemesisEnvironment): NonNullable<History['serviceErrors']> {
+  return environment.started
+    .flatMap(({ index, service }) =>
+      service
+        .logLines(/./)
+        .filter((line) => typeof line.level === 'number' && line.level >= 50)
+        .map((line) => ({ instance: index, time: Number(line.time), msg: String(line.msg), err: line.err ? JSON.stringify(line.err).slice(0, 500) : undefined })),
+    )
+    .slice(0, 200);
 }
 
 function statsOf(history: History): RunResult['stats'] {
