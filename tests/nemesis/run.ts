@@ -315,7 +315,12 @@ function serviceErrorsOf(environment: NemesisEnvironment): NonNullable<History['
       service
         .logLines(/./)
         .filter((line) => typeof line.level === 'number' && line.level >= 50)
-        .map((line) => ({ instance: index, time: Number(line.time), msg: String(line.msg), err: line.err ? JSON.stringify(line.err).slice(0, 500) : undefined })),
+        .map(({ time, msg, level: _level, pid: _pid, hostname: _hostname, ...rest }) => ({
+          instance: index,
+          time: typeof time === 'number' ? time : Date.parse(String(time)),
+          msg: String(msg),
+          err: JSON.stringify(rest).slice(0, 800),
+        })),
     )
     .slice(0, 200);
 }
