@@ -14,6 +14,7 @@ import type { CouponDirectory } from './admin/coupon-directory';
 import type { CouponReader } from './live/coupon-reader';
 import type { IssuanceLifecycle } from './lifecycle/issuance-lifecycle';
 import type { StockFeed } from './live/stock-feed';
+import type { WebhookRegistry } from './events/webhook-registry';
 
 export interface Services {
   authenticator: Authenticator;
@@ -28,6 +29,8 @@ export interface Services {
   /** The admin pages of coupons and issuances, and the CSV export's stream. */
   directory: CouponDirectory;
   audit: AuditLog;
+  /** createWebhook, webhooks, deleteWebhook, redeliverFailedEvents (v3). */
+  webhooks: WebhookRegistry;
 }
 
 export interface GraphQLContext {

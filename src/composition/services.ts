@@ -26,6 +26,7 @@ import { SoldOutMemory } from '../claims/sold-out-memory';
 import { StockFeed } from '../live/stock-feed';
 import type { ServiceSettings } from './settings';
 import type { Connections } from './connections';
+import { buildEvents } from './events';
 
 /** The contract's coalescing interval for stock updates. */
 const STOCK_UPDATE_INTERVAL_MS = 100;
@@ -119,6 +120,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       await changes.announce({ couponId, definition: false });
     },
   }, logger);
+  const events = buildEvents(settings, connections, metrics, logger);
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,
@@ -129,6 +131,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     lifecycle,
     directory: new CouponDirectory(models, catalog, reader),
     audit,
+    webhooks: events.registry,
   };
 
   let stopHealthWatch: (() => Promise<void>) | undefined;
@@ -145,13 +148,14 @@ export function buildServices(settings: ServiceSettings, connections: Connection
         metrics.dependencyUp.set({ dependency: 'redis' }, health.redis === 'up' ? 1 : 0);
         metrics.dependencyUp.set({ dependency: 'mongodb' }, health.mongodb === 'up' ? 1 : 0);
       });
+      events.start();
       changes.start().catch((error: Error) => logger.error({ err: error.message }, 'could not subscribe to coupon changes; definitions are re-validated every 500 ms'));
       if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop(), changes.stop(), stopHealthWatch?.()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), changes.stop(), stopHealthWatch?.(), events.stop()]);
       await dbClaims?.stop();
     },
   };
