@@ -97,7 +97,7 @@ export class EventRelay {
       const lease = await this.events.RelayLease.findOneAndUpdate(
         { _id: RELAY_LEASE_ID, $or: [{ owner: this.owner }, { leaseUntil: { $lte: now } }] },
         { $set: { owner: this.owner, leaseUntil: new Date(now.getTime() + this.options.leaseMs) } },
-        { upsert: true, new: true },
+        { upsert: true, returnDocument: 'after' },
       ).lean();
       return lease?.owner === this.owner;
     } catch (error) {
@@ -147,20 +147,32 @@ export class EventRelay {
     return { read: docs.length, written };
   }
 
-  private async soldOutEvent(couponId: string, occurredAt: Date): Promise<WebhookEvent | undefined> {
+  /**
+   * Whether the coupon was sold out at its latest issuance: every unit issued then, counting the
+   * cancels made before it but not those after (a cancel right after the last win does not undo
+   * the sell-out, and one before it does). Checked again with each batch that issues more.
+   */
+  private async soldOutEvent(couponId: string, batchLatest: Date): Promise<WebhookEvent | undefined> {
     const _id = new Types.ObjectId(couponId);
     const coupon = (await this.models.Coupon.collection.findOne({ _id })) as unknown as StoredCoupon | null;
     if (!coupon) return undefined;
+    const [latest] = await this.models.Issuance.collection.find({ couponId: _id }, { projection: { issuedAt: 1 } }).sort({ issuedAt: -1 }).limit(1).toArray();
+    const at = latest && (latest.issuedAt as Date) > batchLatest ? (latest.issuedAt as Date) : batchLatest;
+    const [issued, cancelledBefore] = await Promise.all([
+      this.models.Issuance.countDocuments({ couponId: _id }),
+      this.models.Issuance.countDocuments({ couponId: _id, cancelledAt: { $lte: at } }),
+    ]);
+    const liveThen = issued - cancelledBefore;
+    if (liveThen < coupon.totalQuantity) return undefined;
     const live = await this.models.Issuance.countDocuments({ couponId: _id, cancelKey: null });
-    if (live < coupon.totalQuantity) return undefined;
-    const cancelled = await this.models.Issuance.countDocuments({ couponId: _id, cancelKey: { $ne: null } });
     return {
-      id: soldOutEventId(couponId, coupon.totalQuantity, cancelled),
+      id: soldOutEventId(couponId, coupon.totalQuantity, cancelledBefore),
       type: 'COUPON_SOLD_OUT',
-      occurredAt,
+      occurredAt: at,
       subject: couponId,
       stage: 0,
-      data: { coupon: couponData(coupon, live, this.clock()) },
+      // The coupon as it is now, but the sell-out's figures: every unit issued.
+      data: { coupon: { ...couponData(coupon, live, this.clock()), remaining: 0, issuedCount: coupon.totalQuantity, status: couponStatus({ startsAt: coupon.startsAt, endsAt: coupon.endsAt ?? null }, 0, at) } },
     };
   }
 
@@ -196,15 +208,27 @@ export class EventRelay {
     return written;
   }
 
-  /** Writes the deliveries; one already written (a pass repeated after a crash) stays as it is. */
+  /**
+   * Writes the deliveries; one already written (a pass repeated after a crash, an issuance
+   * changed while it was being published) stays as it is. The embedded MongoDB-compatible server
+   * stops an unordered insertMany at its first duplicate, so after one the rest go one by one.
+   */
   private async insert(deliveries: DeliveryDocument[]): Promise<number> {
     if (deliveries.length === 0) return 0;
-    let written = deliveries.length;
+    let written = 0;
     try {
       await this.events.Delivery.collection.insertMany(deliveries as never[], { ordered: false });
+      written = deliveries.length;
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
-      written -= (error as { writeErrors?: unknown[] }).writeErrors?.length ?? 0;
+      for (const delivery of deliveries) {
+        try {
+          await this.events.Delivery.collection.insertOne(delivery as never);
+          written += 1;
+        } catch (each) {
+          if (!isDuplicateKeyError(each)) throw each;
+        }
+      }
     }
     if (written > 0) this.options.onPublished?.(written);
     return written;

@@ -108,12 +108,15 @@ export function registerEventModels(connection: Connection): EventModels {
 
 /** The relay finds unpublished issuances by their marker; see event-relay.ts. */
 export const ISSUANCE_EVENTS_INDEX = { key: { evStage: 1, status: 1 }, name: 'events_unpublished' } as const;
+/** The relay's sell-out check reads a coupon's latest issuance. */
+export const ISSUANCES_BY_TIME_INDEX = { key: { couponId: 1, issuedAt: -1 }, name: 'events_by_coupon_time' } as const;
 export const COUPON_ENDS_INDEX = { key: { evEndedFor: 1, endsAt: 1 }, name: 'events_unended' } as const;
 
 export async function ensureEventIndexes(models: EventModels, issuances: Model<any>, coupons: Model<any>): Promise<void> {
   await models.Webhook.createIndexes();
   await models.Delivery.createIndexes();
   await issuances.collection.createIndex(ISSUANCE_EVENTS_INDEX.key, { name: ISSUANCE_EVENTS_INDEX.name });
+  await issuances.collection.createIndex(ISSUANCES_BY_TIME_INDEX.key, { name: ISSUANCES_BY_TIME_INDEX.name });
   await coupons.collection.createIndex(COUPON_ENDS_INDEX.key, { name: COUPON_ENDS_INDEX.name });
 }
 
