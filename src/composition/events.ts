@@ -21,10 +21,40 @@ const RELAY_LEASE_MS = 10_000;
 const POLL_INTERVAL_MS = 250;
 const COUNT_INTERVAL_MS = 5000;
 
+/** Claims in the last window from which deliveries yield to claims (a drop, not a trickle). */
+const BUSY_CLAIMS = 50;
+const BUSY_WINDOW_MS = 500;
+
+/** Counts claims in a sliding window: whether claims are busy right now. */
+class ClaimPressure {
+  private counts = [0, 0];
+  private windowStart = Date.now();
+
+  claimed(): void {
+    this.roll();
+    this.counts[1] += 1;
+  }
+
+  busy(): boolean {
+    this.roll();
+    return this.counts[0]! + this.counts[1]! >= BUSY_CLAIMS;
+  }
+
+  private roll(): void {
+    const now = Date.now();
+    const windows = Math.floor((now - this.windowStart) / BUSY_WINDOW_MS);
+    if (windows <= 0) return;
+    this.counts = windows === 1 ? [this.counts[1]!, 0] : [0, 0];
+    this.windowStart += windows * BUSY_WINDOW_MS;
+  }
+}
+
 export interface EventsPart {
   registry: WebhookRegistry;
   relay: EventRelay;
   worker: DeliveryWorker;
+  /** Told of every claim answered: deliveries yield while claims are busy. */
+  claimed(): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -32,6 +62,8 @@ export interface EventsPart {
 export function buildEvents(settings: ServiceSettings, connections: Pick<Connections, 'eventsMongo'>, metrics: Metrics, logger: Logger): EventsPart {
   const log = logger.child({ part: 'webhooks' });
   const { webhooks: options } = settings;
+  const pressure = new ClaimPressure();
+  const yieldToClaims = () => pressure.busy();
   const models = registerModels(connections.eventsMongo);
   const eventModels = registerEventModels(connections.eventsMongo);
   const registry = new WebhookRegistry(eventModels, { allowPrivateNetworks: options.allowPrivateNetworks });
@@ -44,8 +76,9 @@ export function buildEvents(settings: ServiceSettings, connections: Pick<Connect
     retryDelaysMs: options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
     onAttempt: (outcome) => metrics.webhookAttempts.inc({ outcome }),
     onDelivered: (lagSeconds) => metrics.webhookLagSeconds.observe(Math.max(0, lagSeconds)),
+    yieldToClaims,
   });
-  const relay = new EventRelay(models, eventModels, log, { leaseMs: RELAY_LEASE_MS, onPublished: () => worker.wake() });
+  const relay = new EventRelay(models, eventModels, log, { leaseMs: RELAY_LEASE_MS, yieldToClaims, onPublished: () => worker.wake() });
   const relayTask = new PeriodicTask(async (signal) => void (await relay.pass(signal)), log, 'event relay pass failed; will retry');
   const countTask = new PeriodicTask(
     async () => {
@@ -66,6 +99,7 @@ export function buildEvents(settings: ServiceSettings, connections: Pick<Connect
     registry,
     relay,
     worker,
+    claimed: () => pressure.claimed(),
     start: () => {
       indexed = ensureEventIndexes(eventModels, models.Issuance, models.Coupon)
         .catch((error: Error) => log.error({ err: error.message }, 'could not create the events indexes; relaying without them'))

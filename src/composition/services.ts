@@ -80,11 +80,14 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     perIp: settings.claimRatePerIp,
     onFallback: () => metrics.dependencyErrors.inc({ dependency: 'redis' }),
   });
+  // Webhooks: built before the claims, which tell it how busy they are (deliveries yield to a drop).
+  const events = buildEvents(settings, connections, metrics, logger);
   const claimOptions: ClaimServiceOptions = {
     deadlineMs: settings.requestTimeoutMs,
     rateLimiter,
     onStockChanged: (couponId) => stockFeed.changed(couponId),
     onClaim: (outcome, seconds) => {
+      events.claimed();
       metrics.claims.inc({ outcome });
       metrics.claimSeconds.observe(seconds);
     },
@@ -120,7 +123,6 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       await changes.announce({ couponId, definition: false });
     },
   }, logger);
-  const events = buildEvents(settings, connections, metrics, logger);
   const services: Services = {
     authenticator: new Authenticator(settings.jwtSecret),
     catalog,

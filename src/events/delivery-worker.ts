@@ -37,6 +37,11 @@ export interface DeliveryWorkerOptions {
   onDelivered?: (lagSeconds: number) => void;
   onGivenUp?: () => void;
   /**
+   * True while claims are busy (a drop): deliveries then keep to one attempt in flight per
+   * webhook, so their MongoDB and CPU work cannot crowd out claims; they catch up afterwards.
+   */
+  yieldToClaims?: () => boolean;
+  /**
    * Wraps one attempt: the place for a tracing span around a webhook delivery (the attempt's
    * webhook, event and outcome are at hand). Default: the attempt itself.
    */
@@ -102,7 +107,8 @@ export class DeliveryWorker {
     for (const webhook of await this.currentWebhooks()) {
       if (this.stopped) return;
       const id = webhook._id.toHexString();
-      const free = this.options.concurrency - (this.inFlight.get(id) ?? 0);
+      const limit = this.options.yieldToClaims?.() ? 1 : this.options.concurrency;
+      const free = limit - (this.inFlight.get(id) ?? 0);
       if (free <= 0) continue;
       for (const delivery of await this.lease(webhook, free)) this.run(webhook, delivery);
     }

@@ -39,9 +39,14 @@ const MAX_BATCHES = 20;
 /** A coupon whose endsAt was moved again within this long is checked for a new end. */
 const RE_END_WINDOW_MS = 60_000;
 const EPOCH = new Date(0);
+/** While claims are busy: the longest a relay pass waits, and the batch it reads then. */
+const YIELD_INTERVAL_MS = 2000;
+const YIELD_BATCH = 100;
 
 export interface RelayOptions {
   leaseMs: number;
+  /** True while claims are busy: a pass then reads one small batch, at most every YIELD_INTERVAL_MS. */
+  yieldToClaims?: () => boolean;
   /** Told after deliveries were written, so the local worker starts at once. */
   onPublished?: (count: number) => void;
 }
@@ -72,14 +77,20 @@ export class EventRelay {
   ) {}
 
   /** One relay pass: publishes what is pending while this instance holds the lease. */
+  private lastPass = 0;
+
   async pass(signal?: AbortSignal): Promise<number> {
+    const yielding = this.options.yieldToClaims?.() ?? false;
+    if (yielding && Date.now() - this.lastPass < YIELD_INTERVAL_MS) return 0;
+    this.lastPass = Date.now();
     if (!(await this.holdLease())) return 0;
     const webhooks = await this.events.Webhook.find().lean<WebhookDocument[]>();
     let published = 0;
-    for (let i = 0; i < MAX_BATCHES && !signal?.aborted; i += 1) {
-      const { read, written } = await this.publishIssuances(webhooks);
+    const batch = yielding ? YIELD_BATCH : BATCH;
+    for (let i = 0; i < (yielding ? 1 : MAX_BATCHES) && !signal?.aborted; i += 1) {
+      const { read, written } = await this.publishIssuances(webhooks, batch);
       published += written;
-      if (read < BATCH) break;
+      if (read < batch) break;
     }
     if (!signal?.aborted) published += await this.publishEnds(webhooks);
     if (published > 0) this.logger.debug({ published }, 'events published to webhook deliveries');
@@ -106,10 +117,10 @@ export class EventRelay {
     }
   }
 
-  private async publishIssuances(webhooks: WebhookDocument[]): Promise<{ read: number; written: number }> {
+  private async publishIssuances(webhooks: WebhookDocument[], batch: number): Promise<{ read: number; written: number }> {
     const docs = (await this.models.Issuance.collection
       .find({ $or: [{ evStage: null }, { evStage: 1, status: { $in: ['REDEEMED', 'CANCELLED'] } }] })
-      .limit(BATCH)
+      .limit(batch)
       .toArray()) as unknown as StoredIssuance[];
     if (docs.length === 0) return { read: 0, written: 0 };
 
