@@ -16,13 +16,13 @@ import { PeriodicTask } from '../support/periodic-task';
 import type { Connections } from './connections';
 import type { ServiceSettings } from './settings';
 
-const RELAY_INTERVAL_MS = 200;
+const RELAY_INTERVAL_MS = 500;
 const RELAY_LEASE_MS = 10_000;
 const POLL_INTERVAL_MS = 250;
 const COUNT_INTERVAL_MS = 5000;
 
 /** Claims in the last window from which deliveries yield to claims (a drop, not a trickle). */
-const BUSY_CLAIMS = 50;
+const BUSY_CLAIMS = 20;
 const BUSY_WINDOW_MS = 500;
 
 /** Counts claims in a sliding window: whether claims are busy right now. */
