@@ -112,7 +112,7 @@ test('a webhook gets only the event types it asked for, and only events that occ
   dataOf(await gql(url(), CANCEL, { issuanceId: after.issuance.id }, userToken('late-bird')));
   const [event] = await until('the cancel', () => (receiver.acknowledged().length > 0 ? receiver.acknowledged() : undefined));
   expect(event).toMatchObject({ type: 'ISSUANCE_CANCELLED', data: { issuance: { id: after.issuance.id } } });
-  await new Promise((resolve) => setTimeout(resolve, 800));
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // three relay passes
   expect(receiver.requests.map((r) => JSON.parse(r.body).data.issuance.id)).toEqual([after.issuance.id]);
   expect(before.status).toBe('ISSUED');
 });
@@ -147,7 +147,7 @@ test('deleteWebhook is idempotent and stops deliveries; an unknown webhook is NO
   expect(errorCode(await gql(url(), REDELIVER, { id: hook.id }, adminToken()))).toBe('NOT_FOUND');
   const couponId = await createCoupon(url(), adminToken(), { name: 'Deleted', totalQuantity: 3 });
   await claimIssuance(url(), couponId, userToken('nobody-listens'));
-  await new Promise((resolve) => setTimeout(resolve, 800));
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // three relay passes
   expect(receiver.requests).toEqual([]);
 });
 
