@@ -21,23 +21,30 @@ const RELAY_LEASE_MS = 10_000;
 const POLL_INTERVAL_MS = 250;
 const COUNT_INTERVAL_MS = 5000;
 
-/** Claims in the last window from which deliveries yield to claims (a drop, not a trickle). */
+/**
+ * Deliveries yield to claims while a drop is on: 20 claims in the last half second or so, or any
+ * claim that took 100 ms or more (claims already slow: MongoDB or the CPU is the bottleneck, and
+ * the deliveries' share of them would come out of the claims').
+ */
 const BUSY_CLAIMS = 20;
+const SLOW_CLAIM_SECONDS = 0.1;
 const BUSY_WINDOW_MS = 500;
 
 /** Counts claims in a sliding window: whether claims are busy right now. */
 class ClaimPressure {
   private counts = [0, 0];
+  private slow = [false, false];
   private windowStart = Date.now();
 
-  claimed(): void {
+  claimed(seconds: number): void {
     this.roll();
     this.counts[1] += 1;
+    if (seconds >= SLOW_CLAIM_SECONDS) this.slow[1] = true;
   }
 
   busy(): boolean {
     this.roll();
-    return this.counts[0]! + this.counts[1]! >= BUSY_CLAIMS;
+    return this.counts[0]! + this.counts[1]! >= BUSY_CLAIMS || this.slow[0]! || this.slow[1]!;
   }
 
   private roll(): void {
@@ -45,6 +52,7 @@ class ClaimPressure {
     const windows = Math.floor((now - this.windowStart) / BUSY_WINDOW_MS);
     if (windows <= 0) return;
     this.counts = windows === 1 ? [this.counts[1]!, 0] : [0, 0];
+    this.slow = windows === 1 ? [this.slow[1]!, false] : [false, false];
     this.windowStart += windows * BUSY_WINDOW_MS;
   }
 }
@@ -53,8 +61,8 @@ export interface EventsPart {
   registry: WebhookRegistry;
   relay: EventRelay;
   worker: DeliveryWorker;
-  /** Told of every claim answered: deliveries yield while claims are busy. */
-  claimed(): void;
+  /** Told of every claim answered and how long it took: deliveries yield while claims are busy. */
+  claimed(seconds: number): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -99,7 +107,7 @@ export function buildEvents(settings: ServiceSettings, connections: Pick<Connect
     registry,
     relay,
     worker,
-    claimed: () => pressure.claimed(),
+    claimed: (seconds) => pressure.claimed(seconds),
     start: () => {
       indexed = ensureEventIndexes(eventModels, models.Issuance, models.Coupon)
         .catch((error: Error) => log.error({ err: error.message }, 'could not create the events indexes; relaying without them'))

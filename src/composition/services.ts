@@ -87,7 +87,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     rateLimiter,
     onStockChanged: (couponId) => stockFeed.changed(couponId),
     onClaim: (outcome, seconds) => {
-      events.claimed();
+      events.claimed(seconds);
       metrics.claims.inc({ outcome });
       metrics.claimSeconds.observe(seconds);
     },
