@@ -173,4 +173,4 @@ test('a drop with a kill -9, a failing and hanging receiver, cancels, redeems an
       `${duplicates} acknowledged twice (at least once), all acknowledged ${(deliveredMs / 1000).toFixed(1)} s after the end; ` +
       `claims answered ${answered.length}, slowest ${Math.max(...answered.map((a) => a.ms)).toFixed(0)} ms (seed ${SEED})`,
   );
-});
+}, 300_000);
