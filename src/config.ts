@@ -167,6 +167,19 @@ const envSchema = z.object({
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
   OTEL_TRACES_SAMPLER: z.enum(TRACE_SAMPLERS).default('parentbased_always_on'),
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0, 'OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1').max(1, 'OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1').optional(),
+  // Webhooks (v3). Unset: false when NODE_ENV=production, true otherwise (a receiver on this machine).
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.enum(['true', 'false']).optional(),
+  // Delays (ms, comma-separated) after the 1st, 2nd, ... failed attempt; unset: the Standard Webhooks
+  // schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). Shorter lists are for tests and benches only.
+  WEBHOOK_RETRY_DELAYS_MS: z
+    .string()
+    .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'WEBHOOK_RETRY_DELAYS_MS must be a comma-separated list of milliseconds')
+    .transform((value) => value.split(',').map((part) => Number(part.trim())))
+    .optional(),
+  // Time limit of one delivery attempt; the contract's 10 s is the most.
+  WEBHOOK_ATTEMPT_TIMEOUT_MS: z.coerce.number().int().min(100).max(10_000).default(10_000),
+  // Delivery attempts in flight per webhook on one instance.
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   WORKERS: z.union([z.literal('auto'), z.coerce.number().int(WORKERS_RANGE).min(1, WORKERS_RANGE).max(256, WORKERS_RANGE)], { error: WORKERS_RANGE }).default(1),
 });
 
@@ -218,6 +231,14 @@ export interface Config {
   compiledOperationsMax: number;
   /** Service processes sharing the port (node:cluster); 1 runs the service in this process. */
   workers: number;
+  /** Webhook delivery (v3): private-network targets allowed, retry delays, attempt limit, attempts in flight per webhook. */
+  webhooks: {
+    allowPrivateNetworks: boolean;
+    /** Undefined: the Standard Webhooks schedule (src/events/retry-schedule.ts). */
+    retryDelaysMs?: number[];
+    attemptTimeoutMs: number;
+    concurrency: number;
+  };
   /** WebSocket connections one client address may hold on this instance; 0: no cap. */
   wsMaxConnectionsPerIp: number;
   /** Subscribe messages per second per connection (after a burst of 20 + this); 0: no limit. */
@@ -289,6 +310,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     claimStrategy: e.CLAIM_STRATEGY,
     compiledOperationsMax: e.COMPILED_OPERATIONS_MAX,
     workers: e.WORKERS === 'auto' ? availableParallelism() : e.WORKERS,
+    webhooks: {
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS ? e.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true' : !production,
+      retryDelaysMs: e.WEBHOOK_RETRY_DELAYS_MS,
+      attemptTimeoutMs: e.WEBHOOK_ATTEMPT_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+    },
     wsMaxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
     wsSubscribeRatePerConnection: e.WS_SUBSCRIBE_RATE_PER_CONNECTION,
     wsSubscribeRatePerIp: e.WS_SUBSCRIBE_RATE_PER_IP,

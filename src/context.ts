@@ -15,6 +15,7 @@ import type { CouponReader } from './live/coupon-reader';
 import type { IssuanceLifecycle } from './lifecycle/issuance-lifecycle';
 import type { ReadLimiter } from './access/read-limiter';
 import type { StockFeed } from './live/stock-feed';
+import type { WebhookRegistry } from './events/webhook-registry';
 
 export interface Services {
   authenticator: Authenticator;
@@ -31,6 +32,8 @@ export interface Services {
   audit: AuditLog;
   /** The cost budgets of GraphQL requests per address and per user. */
   reads: ReadLimiter;
+  /** createWebhook, webhooks, deleteWebhook, redeliverFailedEvents (v3). */
+  webhooks: WebhookRegistry;
 }
 
 export interface GraphQLContext {

@@ -95,6 +95,38 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    // Webhooks (v3). The counts are of the whole database (every instance sees the same), so
+    // they are aggregated by the maximum over workers and alerted on with max().
+    webhookAttempts: new Counter({
+      name: 'coupon_webhook_attempts_total',
+      help: 'Webhook delivery attempts made by this instance, by outcome (delivered, http_error, timeout, network_error, refused_address)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookLagSeconds: new Histogram({
+      name: 'coupon_webhook_delivery_lag_seconds',
+      help: 'Time from an event (the issuance, redeem, cancel, sell-out, end) to its acknowledgement by the receiver',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86_400],
+      registers: [registry],
+    }),
+    webhookPending: new Gauge({
+      name: 'coupon_webhook_deliveries_pending',
+      help: 'Deliveries not yet acknowledged, over every webhook (as of the last count)',
+      aggregator: 'max',
+      registers: [registry],
+    }),
+    webhookFailed: new Gauge({
+      name: 'coupon_webhook_deliveries_failed',
+      help: 'Deliveries given up on after the retry period and not queued again, over every webhook',
+      aggregator: 'max',
+      registers: [registry],
+    }),
+    webhookOldestPendingSeconds: new Gauge({
+      name: 'coupon_webhook_oldest_pending_seconds',
+      help: 'Age of the oldest event not yet acknowledged by its receiver (0: none)',
+      aggregator: 'max',
+      registers: [registry],
+    }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

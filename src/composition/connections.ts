@@ -11,6 +11,8 @@ import { assertNoEviction, connectRedis, createRedisClient, type RedisClient } f
 
 /** Longest a claim waits for the rate limiter's Redis before it counts in memory (it fails open). */
 const RATE_LIMIT_TIMEOUT_MS = 250;
+/** Connections of the events' pool: the relay, the leases and the outcomes of one instance. */
+const EVENTS_POOL_SIZE = 4;
 
 export interface Connections {
   /** Claim scripts, reads and the reconciler. */
@@ -25,6 +27,8 @@ export interface Connections {
   limiterRedis: RedisClient;
   mongo: Connection;
   models: Models;
+  /** Webhook deliveries' own connection (a small pool), so they never queue ahead of claims. */
+  eventsMongo: Connection;
   /** Quits every connection (waiting for replies in flight), or drops it when it cannot. */
   close(): Promise<void>;
 }
@@ -58,10 +62,11 @@ export async function openConnections(settings: { redis: RedisTarget; mongoUri: 
   }
   const models = registerModels(mongo);
   await ensureIndexes(models);
+  const eventsMongo = await connectMongo(settings.mongoUri, logger, { name: 'events', maxPoolSize: EVENTS_POOL_SIZE });
 
   const close = async () => {
     await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
-    await mongo.close();
+    await Promise.all([mongo.close(), eventsMongo.close()]);
   };
-  return { redis, publisher, subscriber, limiterRedis, mongo, models, close };
+  return { redis, publisher, subscriber, limiterRedis, mongo, models, eventsMongo, close };
 }

@@ -28,6 +28,7 @@ import { SoldOutMemory } from '../claims/sold-out-memory';
 import { StockFeed } from '../live/stock-feed';
 import type { ServiceSettings } from './settings';
 import type { Connections } from './connections';
+import { buildEvents } from './events';
 
 /** The contract's coalescing interval for stock updates. */
 const STOCK_UPDATE_INTERVAL_MS = 100;
@@ -81,11 +82,14 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     perIp: settings.claimRatePerIp,
     onFallback: () => metrics.dependencyErrors.inc({ dependency: 'redis' }),
   });
+  // Webhooks: built before the claims, which tell it how busy they are (deliveries yield to a drop).
+  const events = buildEvents(settings, connections, metrics, logger);
   const claimOptions: ClaimServiceOptions = {
     deadlineMs: settings.requestTimeoutMs,
     rateLimiter,
     onStockChanged: (couponId) => stockFeed.changed(couponId),
     onClaim: (outcome, seconds) => {
+      events.claimed(seconds);
       metrics.claims.inc({ outcome });
       metrics.claimSeconds.observe(seconds);
     },
@@ -139,6 +143,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     directory: new CouponDirectory(models, catalog, reader),
     audit,
     reads: new ReadLimiter({ costPerIp: settings.readCostPerIp, costPerUser: settings.readCostPerUser, newDocumentsPerIp: settings.newDocumentsPerIp }),
+    webhooks: events.registry,
   };
   // Redis keeps what is live: an ENDED coupon's state goes once nothing can change it.
   const endedStates = new EndedStates(models, gate, logger, {
@@ -161,6 +166,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
         metrics.dependencyUp.set({ dependency: 'redis' }, health.redis === 'up' ? 1 : 0);
         metrics.dependencyUp.set({ dependency: 'mongodb' }, health.mongodb === 'up' ? 1 : 0);
       });
+      events.start();
       changes.start().catch((error: Error) => logger.error({ err: error.message }, 'could not subscribe to coupon changes; definitions are re-validated every 500 ms'));
       if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
@@ -168,7 +174,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       endedStates.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop(), endedStates.stop(), changes.stop(), stopHealthWatch?.()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), endedStates.stop(), changes.stop(), stopHealthWatch?.(), events.stop()]);
       await dbClaims?.stop();
     },
   };

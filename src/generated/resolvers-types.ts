@@ -2,6 +2,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { CouponView, IssuanceRecord, StockSnapshot } from '../coupons/coupon-model';
 import type { AuditRecord } from '../access/audit-log';
+import type { WebhookView } from '../events/webhook-registry';
 import type { GraphQLContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -144,6 +145,19 @@ export type CreateCouponInput = {
   totalQuantity: Scalars['Int']['input'];
 };
 
+/** What a webhook can be told of (contract v3). */
+export type EventType =
+  /** A coupon reached its endsAt, or was ended by endCoupon. */
+  | 'COUPON_ENDED'
+  /** A coupon's last unit was issued. */
+  | 'COUPON_SOLD_OUT'
+  /** An issuance was cancelled; its unit went back to stock unless the coupon had ended. */
+  | 'ISSUANCE_CANCELLED'
+  /** An issuance was won (the claim answered ISSUED). */
+  | 'ISSUANCE_ISSUED'
+  /** An issuance was redeemed for an order. */
+  | 'ISSUANCE_REDEEMED';
+
 /** One unit of a coupon won by one user, stored in MongoDB before the winner hears ISSUED. */
 export type Issuance = {
   __typename?: 'Issuance';
@@ -211,6 +225,15 @@ export type Mutation = {
   /** Creates a coupon. Admin only: no or a bad token is UNAUTHENTICATED, a token without role admin is FORBIDDEN. */
   createCoupon: Coupon;
   /**
+   * Admin only. Registers a receiver for the given event types; it gets every such event that
+   * occurs from now on. Errors: BAD_USER_INPUT (not http or https, no event types, or, unless
+   * WEBHOOK_ALLOW_PRIVATE_NETWORKS, a host that resolves to a loopback, private, link-local or
+   * unique-local address), UNAUTHENTICATED, FORBIDDEN.
+   */
+  createWebhook: Webhook;
+  /** Admin only. Removes the webhook and its undelivered events; true also when it was already gone. */
+  deleteWebhook: Scalars['Boolean']['output'];
+  /**
    * Admin only. Ends the coupon now: claims answer ENDED on every instance within 1 s. Idempotent:
    * an ended coupon is returned unchanged. Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, NOT_FOUND, SERVICE_UNAVAILABLE.
    */
@@ -224,6 +247,8 @@ export type Mutation = {
    * order), ISSUANCE_EXPIRED (after the coupon's redeemBy), SERVICE_UNAVAILABLE.
    */
   redeemIssuance: Issuance;
+  /** Admin only. Queues the webhook's given-up events again, from a fresh retry schedule; how many. NOT_FOUND for an unknown webhook. */
+  redeliverFailedEvents: Scalars['Int']['output'];
   /**
    * Admin only. Changes a coupon; every instance claims by the new definition within 1 s (the claim
    * gate at once). Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT (extensions.field), NOT_FOUND, SERVICE_UNAVAILABLE.
@@ -247,6 +272,17 @@ export type MutationCreateCouponArgs = {
 };
 
 
+export type MutationCreateWebhookArgs = {
+  events: Array<EventType>;
+  url: Scalars['String']['input'];
+};
+
+
+export type MutationDeleteWebhookArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type MutationEndCouponArgs = {
   id: Scalars['ID']['input'];
 };
@@ -255,6 +291,11 @@ export type MutationEndCouponArgs = {
 export type MutationRedeemIssuanceArgs = {
   issuanceId: Scalars['ID']['input'];
   orderId: Scalars['String']['input'];
+};
+
+
+export type MutationRedeliverFailedEventsArgs = {
+  webhookId: Scalars['ID']['input'];
 };
 
 
@@ -296,6 +337,8 @@ export type Query = {
   coupons: CouponConnection;
   /** The caller's own issuances (CANCELLED ones included), newest first, at most 1000; needs a token (UNAUTHENTICATED without one). */
   myIssuances: Array<Issuance>;
+  /** Admin only. Every registered webhook, oldest first. Errors: UNAUTHENTICATED, FORBIDDEN. */
+  webhooks: Array<Webhook>;
 };
 
 
@@ -375,6 +418,24 @@ export type UpdateCouponInput = {
   startsAt?: InputMaybe<Scalars['DateTime']['input']>;
   /** 1..10000000, and never below issuedCount. Raising it reopens a SOLD_OUT coupon. */
   totalQuantity?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/**
+ * A receiver of events. Each event is a POST of {"id", "type", "occurredAt", "data"} signed per the
+ * Standard Webhooks specification (headers webhook-id, webhook-timestamp, webhook-signature).
+ */
+export type Webhook = {
+  __typename?: 'Webhook';
+  createdAt: Scalars['DateTime']['output'];
+  events: Array<EventType>;
+  /** Events given up on after the retry period (more than 24 h), until redeliverFailedEvents. */
+  failedDeliveries: Scalars['Int']['output'];
+  id: Scalars['ID']['output'];
+  /** Events not yet acknowledged by the receiver (including those waiting for a retry). */
+  pendingDeliveries: Scalars['Int']['output'];
+  /** "whsec_" + base64 of 32 random bytes: the signing key. Only in createWebhook's answer; null after. */
+  secret?: Maybe<Scalars['String']['output']>;
+  url: Scalars['String']['output'];
 };
 
 
@@ -463,6 +524,7 @@ export type ResolversTypes = {
   CouponStatus: CouponStatus;
   CreateCouponInput: CreateCouponInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  EventType: EventType;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Issuance: ResolverTypeWrapper<IssuanceRecord>;
@@ -476,6 +538,7 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   UpdateCouponInput: UpdateCouponInput;
+  Webhook: ResolverTypeWrapper<WebhookView>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -502,6 +565,7 @@ export type ResolversParentTypes = {
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
   UpdateCouponInput: UpdateCouponInput;
+  Webhook: WebhookView;
 };
 
 export type AuditEntryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuditEntry'] = ResolversParentTypes['AuditEntry']> = {
@@ -585,8 +649,11 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   cancelIssuance?: Resolver<ResolversTypes['Issuance'], ParentType, ContextType, RequireFields<MutationCancelIssuanceArgs, 'issuanceId'>>;
   claimCoupon?: Resolver<ResolversTypes['ClaimResult'], ParentType, ContextType, RequireFields<MutationClaimCouponArgs, 'couponId'>>;
   createCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationCreateCouponArgs, 'input'>>;
+  createWebhook?: Resolver<ResolversTypes['Webhook'], ParentType, ContextType, RequireFields<MutationCreateWebhookArgs, 'events' | 'url'>>;
+  deleteWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteWebhookArgs, 'id'>>;
   endCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationEndCouponArgs, 'id'>>;
   redeemIssuance?: Resolver<ResolversTypes['Issuance'], ParentType, ContextType, RequireFields<MutationRedeemIssuanceArgs, 'issuanceId' | 'orderId'>>;
+  redeliverFailedEvents?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationRedeliverFailedEventsArgs, 'webhookId'>>;
   updateCoupon?: Resolver<ResolversTypes['Coupon'], ParentType, ContextType, RequireFields<MutationUpdateCouponArgs, 'id' | 'input'>>;
 };
 
@@ -601,6 +668,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   couponIssuances?: Resolver<ResolversTypes['IssuanceConnection'], ParentType, ContextType, RequireFields<QueryCouponIssuancesArgs, 'couponId' | 'first'>>;
   coupons?: Resolver<ResolversTypes['CouponConnection'], ParentType, ContextType, RequireFields<QueryCouponsArgs, 'first'>>;
   myIssuances?: Resolver<Array<ResolversTypes['Issuance']>, ParentType, ContextType>;
+  webhooks?: Resolver<Array<ResolversTypes['Webhook']>, ParentType, ContextType>;
 };
 
 export type StockUpdateResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['StockUpdate'] = ResolversParentTypes['StockUpdate']> = {
@@ -613,6 +681,16 @@ export type StockUpdateResolvers<ContextType = GraphQLContext, ParentType extend
 
 export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   stockChanged?: SubscriptionResolver<ResolversTypes['StockUpdate'], "stockChanged", ParentType, ContextType, RequireFields<SubscriptionStockChangedArgs, 'couponId'>>;
+};
+
+export type WebhookResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Webhook'] = ResolversParentTypes['Webhook']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  events?: Resolver<Array<ResolversTypes['EventType']>, ParentType, ContextType>;
+  failedDeliveries?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  pendingDeliveries?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  secret?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type Resolvers<ContextType = GraphQLContext> = {
@@ -632,5 +710,6 @@ export type Resolvers<ContextType = GraphQLContext> = {
   Query?: QueryResolvers<ContextType>;
   StockUpdate?: StockUpdateResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  Webhook?: WebhookResolvers<ContextType>;
 };
 

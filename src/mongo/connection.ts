@@ -5,8 +5,9 @@
 import mongoose, { type Connection } from 'mongoose';
 import type { Logger } from 'pino';
 
-export async function connectMongo(uri: string, logger: Logger): Promise<Connection> {
-  const log = logger.child({ mongo: 'main' });
+/** `name` labels the logs; webhook deliveries use a connection of their own with a small pool. */
+export async function connectMongo(uri: string, logger: Logger, { name = 'main', maxPoolSize = 20 } = {}): Promise<Connection> {
+  const log = logger.child({ mongo: name });
   const connection = mongoose.createConnection(uri, {
     autoCreate: false,
     autoIndex: false,
@@ -18,7 +19,7 @@ export async function connectMongo(uri: string, logger: Logger): Promise<Connect
     // on every MongoDB deployment.
     serverMonitoringMode: 'poll',
     heartbeatFrequencyMS: 2000,
-    maxPoolSize: 20,
+    maxPoolSize,
   });
   connection.on('disconnected', () => log.warn('mongodb disconnected'));
   connection.on('reconnected', () => log.warn('mongodb reconnected'));

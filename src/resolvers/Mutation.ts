@@ -19,4 +19,17 @@ export const Mutation: MutationResolvers = {
   },
   redeemIssuance: (_, { issuanceId, orderId }, context) => context.services.lifecycle.redeem(requireViewer(context), issuanceId, orderId),
   cancelIssuance: (_, { issuanceId }, context) => context.services.lifecycle.cancel(requireViewer(context), issuanceId),
+  // v3: webhooks
+  createWebhook: (_, { url, events }, context) => {
+    requireAdmin(context);
+    return context.services.webhooks.create(url, events);
+  },
+  deleteWebhook: (_, { id }, context) => {
+    requireAdmin(context);
+    return context.services.webhooks.delete(id);
+  },
+  redeliverFailedEvents: (_, { webhookId }, context) => {
+    requireAdmin(context);
+    return context.services.webhooks.redeliver(webhookId);
+  },
 };

@@ -16,4 +16,9 @@ export const Query: QueryResolvers = {
     requireAdmin(context);
     return context.services.audit.page(couponId, first, after);
   },
+  // v3: webhooks
+  webhooks: (_, __, context) => {
+    requireAdmin(context);
+    return context.services.webhooks.list();
+  },
 };
