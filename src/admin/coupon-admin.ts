@@ -123,7 +123,7 @@ export class CouponAdmin {
 /** The fields that changed, before and after, as the audit trail stores them. */
 export function diff(before: CouponDefinition, after: CouponDefinition): { before: Record<string, unknown>; after: Record<string, unknown> } {
   const shown = (value: unknown) => (value instanceof Date ? value.toISOString() : value);
-  const fields = ['name', 'totalQuantity', 'startsAt', 'endsAt', 'redeemBy'] as const;
+  const fields = ['name', 'totalQuantity', 'startsAt', 'endsAt', 'redeemBy', 'openingDrawMs'] as const;
   const changed = fields.filter((field) => shown(before[field]) !== shown(after[field]));
   return {
     before: Object.fromEntries(changed.map((field) => [field, shown(before[field])])),

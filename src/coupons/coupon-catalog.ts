@@ -12,6 +12,7 @@ import { isValidObjectId, Types } from 'mongoose';
 import { badUserInput } from '../errors';
 import type { Models, CouponDocument } from '../mongo/models';
 import type { CouponDefinition } from './coupon-model';
+import { newDrawSeed, OPENING_DRAW_MAX_MS } from './opening-draw';
 
 export interface CreateCouponRequest {
   name: string;
@@ -19,6 +20,8 @@ export interface CreateCouponRequest {
   startsAt?: Date | null;
   endsAt?: Date | null;
   redeemBy?: Date | null;
+  /** v3: 0..2000 ms; default 0. */
+  openingDrawMs?: number | null;
 }
 
 /** updateCoupon's input: undefined = unchanged; null removes endsAt or redeemBy. */
@@ -28,6 +31,8 @@ export interface UpdateCouponRequest {
   endsAt?: Date | null;
   totalQuantity?: number | null;
   redeemBy?: Date | null;
+  /** v3: only while the coupon is SCHEDULED. */
+  openingDrawMs?: number | null;
 }
 
 export const NAME_MAX = 200;
@@ -41,6 +46,7 @@ export function validateCreateCoupon(input: CreateCouponRequest, now: Date): Omi
     startsAt: input.startsAt ?? now,
     endsAt: input.endsAt ?? null,
     redeemBy: input.redeemBy ?? null,
+    openingDrawMs: input.openingDrawMs ?? undefined,
   });
 }
 
@@ -49,11 +55,14 @@ export function validateCreateCoupon(input: CreateCouponRequest, now: Date): Omi
  * `issuedCount` (issuances that are not CANCELLED) bounds totalQuantity from below.
  */
 export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCouponRequest, now: Date, issuedCount: number): CouponDefinition {
-  for (const field of ['name', 'startsAt', 'totalQuantity'] as const) {
+  for (const field of ['name', 'startsAt', 'totalQuantity', 'openingDrawMs'] as const) {
     if (input[field] === null) throw badUserInput(`${field} cannot be removed`, field);
   }
   if (input.startsAt && now >= current.startsAt && input.startsAt.getTime() !== current.startsAt.getTime()) {
     throw badUserInput('startsAt can only change while the coupon is SCHEDULED', 'startsAt');
+  }
+  if (input.openingDrawMs != null && now >= current.startsAt && input.openingDrawMs !== (current.openingDrawMs ?? 0)) {
+    throw badUserInput('openingDrawMs can only change while the coupon is SCHEDULED', 'openingDrawMs');
   }
   const next = checkDefinition({
     name: input.name ?? current.name,
@@ -61,9 +70,10 @@ export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCou
     startsAt: input.startsAt ?? current.startsAt,
     endsAt: input.endsAt === undefined ? current.endsAt : input.endsAt,
     redeemBy: input.redeemBy === undefined ? current.redeemBy : input.redeemBy,
+    openingDrawMs: input.openingDrawMs ?? current.openingDrawMs,
   });
   if (next.totalQuantity < issuedCount) throw badUserInput(`totalQuantity cannot go below issuedCount (${issuedCount})`, 'totalQuantity');
-  return { id: current.id, ...next };
+  return { ...current, ...next };
 }
 
 function checkDefinition(fields: Omit<CouponDefinition, 'id'>): Omit<CouponDefinition, 'id'> {
@@ -75,7 +85,13 @@ function checkDefinition(fields: Omit<CouponDefinition, 'id'>): Omit<CouponDefin
   const { startsAt, endsAt, redeemBy } = fields;
   if (endsAt && endsAt <= startsAt) throw badUserInput('endsAt must be after startsAt', 'endsAt');
   if (redeemBy && redeemBy <= startsAt) throw badUserInput('redeemBy must be after startsAt', 'redeemBy');
-  return { name, totalQuantity: fields.totalQuantity, startsAt, endsAt, redeemBy };
+  const checked = { name, totalQuantity: fields.totalQuantity, startsAt, endsAt, redeemBy };
+  const openingDrawMs = fields.openingDrawMs;
+  if (openingDrawMs === undefined) return checked;
+  if (!Number.isInteger(openingDrawMs) || openingDrawMs < 0 || openingDrawMs > OPENING_DRAW_MAX_MS) {
+    throw badUserInput(`openingDrawMs must be an integer from 0 to ${OPENING_DRAW_MAX_MS}`, 'openingDrawMs');
+  }
+  return { ...checked, openingDrawMs };
 }
 
 /** Coupon ids are MongoDB ObjectIds in their 24-hex-digit form. */
@@ -83,7 +99,9 @@ export function assertCouponId(id: string): void {
   if (!/^[0-9a-f]{24}$/i.test(id) || !isValidObjectId(id)) throw badUserInput('couponId is not a valid coupon id', 'couponId');
 }
 
-export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & { redeemBy?: Date | null }): CouponDefinition {
+type DrawFields = Partial<Pick<CouponDocument, 'openingDrawMs' | 'drawCommitment' | 'drawSeed' | 'drawEntrants'>>;
+
+export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & { redeemBy?: Date | null } & DrawFields): CouponDefinition {
   return {
     id: doc._id.toHexString(),
     name: doc.name,
@@ -91,6 +109,11 @@ export function toDefinition(doc: Pick<CouponDocument, '_id' | 'name' | 'totalQu
     startsAt: doc.startsAt,
     endsAt: doc.endsAt ?? null,
     redeemBy: doc.redeemBy ?? null,
+    // v3 opening draw: the public fields only (the secret seed is never selected by default).
+    openingDrawMs: doc.openingDrawMs ?? 0,
+    drawCommitment: doc.drawCommitment ?? null,
+    drawSeed: doc.drawSeed ?? null,
+    drawEntrants: doc.drawEntrants ?? null,
   };
 }
 
@@ -106,7 +129,11 @@ export function sameDefinition(a: CouponDefinition, b: CouponDefinition): boolea
     a.totalQuantity === b.totalQuantity &&
     time(a.startsAt) === time(b.startsAt) &&
     time(a.endsAt) === time(b.endsAt) &&
-    time(a.redeemBy) === time(b.redeemBy)
+    time(a.redeemBy) === time(b.redeemBy) &&
+    (a.openingDrawMs ?? 0) === (b.openingDrawMs ?? 0) &&
+    (a.drawCommitment ?? null) === (b.drawCommitment ?? null) &&
+    (a.drawSeed ?? null) === (b.drawSeed ?? null) &&
+    (a.drawEntrants ?? null) === (b.drawEntrants ?? null)
   );
 }
 
@@ -126,7 +153,9 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
 
   async create(input: CreateCouponRequest): Promise<CouponDefinition> {
     const fields = validateCreateCoupon(input, this.clock());
-    const doc = await this.models.Coupon.create(fields);
+    // v3: a draw's seed is fixed when its window is set, its commitment public from then on.
+    const draw = fields.openingDrawMs ? newDrawSeed() : undefined;
+    const doc = await this.models.Coupon.create(draw ? { ...fields, drawSecret: draw.seed, drawCommitment: draw.commitment } : fields);
     const definition = toDefinition(doc);
     this.remember(definition);
     return definition;
@@ -135,9 +164,15 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
   /** Stores a changed definition in MongoDB (the source of truth) and caches it; null when the coupon is gone. */
   async save(definition: CouponDefinition): Promise<CouponDefinition | null> {
     const { name, totalQuantity, startsAt, endsAt, redeemBy } = definition;
+    const openingDrawMs = definition.openingDrawMs ?? 0;
+    if (openingDrawMs > 0) {
+      // v3: the first window set fixes the seed; a seed once committed to is never replaced.
+      const draw = newDrawSeed();
+      await this.models.Coupon.updateOne({ _id: new Types.ObjectId(definition.id), drawCommitment: null }, { $set: { drawSecret: draw.seed, drawCommitment: draw.commitment } });
+    }
     const doc = await this.models.Coupon.findByIdAndUpdate(
       new Types.ObjectId(definition.id),
-      { $set: { name, totalQuantity, startsAt, endsAt, redeemBy }, $inc: { revision: 1 } },
+      { $set: { name, totalQuantity, startsAt, endsAt, redeemBy, openingDrawMs }, $inc: { revision: 1 } },
       { returnDocument: 'after' },
     ).lean();
     if (!doc) return null;

@@ -11,6 +11,14 @@ export interface CouponDefinition {
   endsAt: Date | null;
   /** Issuances can be redeemed until then; null = no limit. */
   redeemBy: Date | null;
+  /** v3 opening draw (src/draw/): 0 or absent = first come, first served from startsAt. */
+  openingDrawMs?: number;
+  /** Hex SHA-256 of the draw's seed; set whenever a window was set. */
+  drawCommitment?: string | null;
+  /** The seed, public only once the draw is done (null before); never the secret copy. */
+  drawSeed?: string | null;
+  /** Distinct entrants; null until the draw is done. */
+  drawEntrants?: number | null;
 }
 
 export type CouponStatus = 'SCHEDULED' | 'ACTIVE' | 'SOLD_OUT' | 'ENDED';
