@@ -14,6 +14,7 @@ import type { CouponDirectory } from './admin/coupon-directory';
 import type { CouponReader } from './live/coupon-reader';
 import type { IssuanceLifecycle } from './lifecycle/issuance-lifecycle';
 import type { StockFeed } from './live/stock-feed';
+import type { OpeningDraw } from './draw/opening-draw';
 
 export interface Services {
   authenticator: Authenticator;
@@ -28,6 +29,8 @@ export interface Services {
   /** The admin pages of coupons and issuances, and the CSV export's stream. */
   directory: CouponDirectory;
   audit: AuditLog;
+  /** v3: the opening draw (its entrants for the draw.csv export). */
+  openingDraw: OpeningDraw;
 }
 
 export interface GraphQLContext {

@@ -24,6 +24,7 @@ import { ClaimRateLimiter } from '../access/rate-limiter';
 import { Reconciler } from '../claims/reconciler';
 import { SoldOutMemory } from '../claims/sold-out-memory';
 import { StockFeed } from '../live/stock-feed';
+import { OpeningDraw } from '../draw/opening-draw';
 import type { ServiceSettings } from './settings';
 import type { Connections } from './connections';
 
@@ -79,6 +80,23 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     perIp: settings.claimRatePerIp,
     onFallback: () => metrics.dependencyErrors.inc({ dependency: 'redis' }),
   });
+  // v3 opening draw (the gate's strategy only): a finished draw is announced to every instance,
+  // whose definitions then show the seed and the entrants.
+  const openingDraw = new OpeningDraw({
+    redis,
+    models,
+    catalog,
+    gate,
+    writer,
+    logger,
+    onFinished: (couponId) => {
+      // Here at once (the runner's definition is stale too), then on every other instance.
+      void catalog
+        .fresh(couponId)
+        .catch((error: Error) => logger.warn({ couponId, err: error.message }, 'could not re-read the coupon after its draw; re-validated within 500 ms'))
+        .then(() => changes.announce({ couponId, definition: true }));
+    },
+  });
   const claimOptions: ClaimServiceOptions = {
     deadlineMs: settings.requestTimeoutMs,
     rateLimiter,
@@ -90,7 +108,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     onAnsweredFromMemory: () => metrics.claimsFromMemory.inc(),
   };
   const soldOut = new SoldOutMemory(models, gate, logger);
-  const claims = new ClaimService(catalog, gate, writer, logger, claimOptions, soldOut);
+  const claims = new ClaimService(catalog, gate, writer, logger, { ...claimOptions, openingDraw }, soldOut);
   const DbClaims = settings.claimStrategy === 'db-lock' ? DbLockClaims : DbAtomicClaims;
   const dbClaims = dbStock && new DbClaims(catalog, models, dbStock, logger, claimOptions);
   const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
@@ -129,6 +147,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     lifecycle,
     directory: new CouponDirectory(models, catalog, reader),
     audit,
+    openingDraw,
   };
 
   let stopHealthWatch: (() => Promise<void>) | undefined;
@@ -149,9 +168,10 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();
+      openingDraw.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop(), changes.stop(), stopHealthWatch?.()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), changes.stop(), stopHealthWatch?.(), openingDraw.stop()]);
       await dbClaims?.stop();
     },
   };

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Cluster, Redis, Result } from 'ioredis';
+import { DRAW_SCRIPTS } from './draw-scripts';
 
 export const CLAIM_STATUSES = ['ISSUED', 'ALREADY_ISSUED', 'SOLD_OUT', 'NOT_STARTED', 'ENDED', 'NOT_LOADED'] as const;
 export type GateStatus = (typeof CLAIM_STATUSES)[number];
@@ -241,6 +242,8 @@ const SCRIPTS = {
   couponConfirm: 'confirm-2.lua',
   couponDefine: 'define-2.lua',
   couponCancel: 'cancel-4.lua',
+  // v3 opening draw (keys, arguments and replies in draw-scripts.ts).
+  ...DRAW_SCRIPTS,
 } as const;
 
 const luaDir = path.join(__dirname, 'lua');
