@@ -5,7 +5,7 @@
  * inside the window does not matter, while a coupon without a draw still goes to the fastest.
  */
 import { Types } from 'mongoose';
-import { claimAs, expectNoOversellNoDoubleNothingLost, type ClaimAnswer } from './faults/contract';
+import { claimAs, expectNoOversellNoDoubleNothingLost, within, type ClaimAnswer } from './faults/contract';
 import { errorCode, gql } from '../support/graphql';
 import { adminToken, useTestServices, userToken } from '../support/stack';
 import { at, commitmentOf, createDrawCoupon, DRAW_COUPON, expectedWinners, storedSecret } from '../support/draw';
@@ -16,6 +16,16 @@ const models = () => suite.services[0]!.models;
 
 async function tokensFor(users: string[]): Promise<Map<string, string>> {
   return new Map(await Promise.all(users.map(async (u) => [u, await userToken(u)] as const)));
+}
+
+/** The coupon once its draw is done (seed public), read through the API. */
+async function revealed(url: string, id: string): Promise<Record<string, any>> {
+  let coupon: Record<string, any> = {};
+  await within(5000, 'the draw seed is public', async () => {
+    coupon = (await gql(url, DRAW_COUPON, { id })).data!.coupon;
+    return coupon.drawSeed !== null;
+  });
+  return coupon;
 }
 
 /** Claims of `users` fired at `atMs`, alternating between the two instances. */
@@ -47,7 +57,8 @@ test('a draw on two instances: one entry per user, everyone answered within 3 s,
   expect([...answers, ...repeats].filter((a) => !a.status)).toEqual([]);
   expect([...answers, ...repeats].filter((a) => a.ms >= 3000)).toEqual([]);
 
-  const after = (await gql(urls()[1]!, DRAW_COUPON, { id: coupon.id })).data!.coupon;
+  // The seed and the count are public once the ranked entrants are stored, moments after the answers.
+  const after = await revealed(urls()[1]!, coupon.id);
   expect(after.drawSeed).toMatch(/^[0-9a-f]{64}$/);
   expect(commitmentOf(after.drawSeed)).toBe(coupon.drawCommitment);
   expect(after.drawEntrants).toBe(40);
@@ -104,7 +115,7 @@ test('arrival inside the window does not matter: a group 600 ms late wins about 
   let slowShare = 0;
   for (let i = 0; i < 6; i++) {
     const { coupon, fastWon, slowWon } = await drop(1000);
-    const seed = (await gql(urls()[1]!, DRAW_COUPON, { id: coupon.id })).data!.coupon.drawSeed as string;
+    const seed = (await revealed(urls()[1]!, coupon.id)).drawSeed as string;
     // Each draw picked exactly its lowest rank keys among all sixteen.
     expect([...fastWon, ...slowWon].sort()).toEqual(expectedWinners(seed, [...fast, ...slow], units).sort());
     slowShare += slowWon.length;
