@@ -18,19 +18,20 @@
  */
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
-import { notFound, DependencyError } from '../errors';
+import type { Cursor } from 'mongoose';
+import { badRequest, notFound, DependencyError } from '../errors';
 import type { Models } from '../mongo/models';
 import type { RedisClient } from '../redis/client';
 import { drawKeys, enterArgs, parseEnterReply } from '../redis/draw-scripts';
 import { decodeWinner } from '../redis/scripts';
 import { PeriodicTask } from '../support/periodic-task';
-import { toDefinition, type CouponCatalog } from '../coupons/coupon-catalog';
+import { assertCouponId, toDefinition, type CouponCatalog } from '../coupons/coupon-catalog';
 import type { ClaimOutcome, CouponDefinition } from '../coupons/coupon-model';
 import { drawCommitmentOf, rankKeyOf } from '../coupons/opening-draw';
 import { toIssuance, type OpeningDrawPort } from '../claims/claim-service';
 import type { CouponGate } from '../claims/coupon-gate';
 import type { IssuanceWriter } from '../claims/issuance-writer';
-import { drawEntrantModel, type DrawEntrantModel } from './draw-entrants';
+import { drawEntrantModel, type DrawEntrantDocument, type DrawEntrantModel } from './draw-entrants';
 import { DrawRunner, windowEndOf } from './draw-runner';
 import { memberOf } from './ranking';
 
@@ -115,6 +116,23 @@ export class OpeningDraw implements OpeningDrawPort {
       case 'ENTERED':
         return this.outcome(coupon, userId, entry.added, await this.applied(coupon), firstComeFirstServed);
     }
+  }
+
+  /**
+   * The entrants of a finished draw in ranking order, for the audit export. NOT_FOUND for an
+   * unknown coupon or one without a draw; BAD_REQUEST (HTTP 409) while the draw is not done.
+   */
+  async entrantsInOrder(couponId: string): Promise<Cursor<DrawEntrantDocument>> {
+    assertCouponId(couponId);
+    const doc = await this.options.models.Coupon.findById(new Types.ObjectId(couponId)).select({ openingDrawMs: 1, drawDone: 1 }).lean();
+    if (!doc) throw notFound('coupon');
+    if (!doc.openingDrawMs) throw notFound('opening draw');
+    if (!doc.drawDone) throw badRequest('the opening draw is not done yet', 409);
+    return this.entrants
+      .find({ couponId: new Types.ObjectId(couponId) })
+      .sort({ rank: 1 })
+      .lean()
+      .cursor({ batchSize: 1000 }) as unknown as Cursor<DrawEntrantDocument>;
   }
 
   /** A held entrant's answer, from the gate once the draw is applied. */
