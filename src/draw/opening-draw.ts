@@ -35,8 +35,12 @@ import { drawEntrantModel, type DrawEntrantDocument, type DrawEntrantModel } fro
 import { DrawRunner, windowEndOf } from './draw-runner';
 import { memberOf } from './ranking';
 
-/** Inside REQUEST_DEADLINE_MS (2.5 s from arrival): a held claim answers SERVICE_UNAVAILABLE rather than late. */
-export const HELD_DEADLINE_MS = 2400;
+/**
+ * A held claim's budget: inside REQUEST_DEADLINE_MS (2.5 s from arrival), with room for a busy
+ * machine's late timers, so that it answers SERVICE_UNAVAILABLE rather than after the contract's
+ * 3 s. An entry at startsAt thus leaves the draw 2200 - openingDrawMs ms (200 ms at the longest window).
+ */
+export const HELD_DEADLINE_MS = 2200;
 const POLL_MS = 25;
 /** How often an instance with held claims retries running the draw (a busy lease answers at once). */
 const RUN_RETRY_MS = 250;

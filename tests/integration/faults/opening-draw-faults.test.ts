@@ -20,15 +20,14 @@ import { claimAs, claimLikeAClient, expectConverges, expectNoOversellNoDoubleNot
 let stack: Stack;
 let services: ChildService[] = [];
 let mongo: MongoView;
-const env = { RECONCILE_INTERVAL_MS: '200', LOG_LEVEL: 'debug' };
+const env = { RECONCILE_INTERVAL_MS: '200', LOG_LEVEL: 'info' };
 
 beforeAll(async () => {
   stack = await startStack();
-  [services[0], services[1], mongo] = await Promise.all([
-    startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env }),
-    startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env }),
-    openModels(stack.mongo.url),
-  ]);
+  // One after the other: each picks a free port of its own.
+  services[0] = await startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env });
+  services[1] = await startChildService({ redisUrl: stack.redis.url, mongoUri: stack.mongo.url, env });
+  mongo = await openModels(stack.mongo.url);
 }, 120_000);
 
 afterAll(async () => {
