@@ -36,7 +36,7 @@ async function fireAt(atMs: number, couponId: string, users: string[], tokens: M
 
 test('a draw on two instances: one entry per user, everyone answered within 3 s, the winners are the lowest rank keys, written before ISSUED', async () => {
   const admin = await adminToken();
-  const startsAt = Date.now() + 2500;
+  const startsAt = Date.now() + 4000;
   const coupon = await createDrawCoupon(urls()[0]!, admin, { name: 'Draw', totalQuantity: 5, startsAt: new Date(startsAt).toISOString(), openingDrawMs: 1000 });
   expect(coupon).toMatchObject({ openingDrawMs: 1000, drawSeed: null, drawEntrants: null, status: 'SCHEDULED' });
   expect(coupon.drawCommitment).toMatch(/^[0-9a-f]{64}$/);
@@ -95,7 +95,7 @@ test('arrival inside the window does not matter: a group 600 ms late wins about 
   const tokens = await tokensFor([...fast, ...slow]);
   /** One drop: the fast group fires at startsAt, the slow one 600 ms later; the winners of each. */
   const drop = async (openingDrawMs: number) => {
-    const startsAt = Date.now() + 2000;
+    const startsAt = Date.now() + 3000;
     const coupon = await createDrawCoupon(urls()[0]!, admin, { name: `Drop ${openingDrawMs}`, totalQuantity: units, startsAt: new Date(startsAt).toISOString(), openingDrawMs });
     // The people are on the page already: their connections are open before the drop.
     await Promise.all([...fast, ...slow].map((user, i) => gql(urls()[i % 2]!, DRAW_COUPON, { id: coupon.id }, tokens.get(user))));
