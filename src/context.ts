@@ -16,6 +16,7 @@ import type { IssuanceLifecycle } from './lifecycle/issuance-lifecycle';
 import type { ReadLimiter } from './access/read-limiter';
 import type { StockFeed } from './live/stock-feed';
 import type { WebhookRegistry } from './events/webhook-registry';
+import type { OpeningDraw } from './draw/opening-draw';
 
 export interface Services {
   authenticator: Authenticator;
@@ -34,6 +35,8 @@ export interface Services {
   reads: ReadLimiter;
   /** createWebhook, webhooks, deleteWebhook, redeliverFailedEvents (v3). */
   webhooks: WebhookRegistry;
+  /** v3: the opening draw (its entrants for the draw.csv export). */
+  openingDraw: OpeningDraw;
 }
 
 export interface GraphQLContext {

@@ -22,6 +22,19 @@ export interface ClaimPort {
   claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome>;
 }
 
+/**
+ * v3 opening draw (implemented in src/draw/, wired by the composition root): while a coupon's
+ * draw is not done, its claims are entries (held until the draw) or wait for the draw's result.
+ */
+export interface OpeningDrawPort {
+  /** From this instance's memory, no I/O: false when the coupon surely has no draw still to run. */
+  mayHold(couponId: string): boolean;
+  /** The budget of a claim that may be held (the window, then the draw), inside the request's own. */
+  readonly heldDeadlineMs: number;
+  /** Decides a claim of a coupon that may have a draw; `firstComeFirstServed` is the usual decision. */
+  decide(couponId: string, userId: string, firstComeFirstServed: () => Promise<ClaimOutcome>): Promise<ClaimOutcome>;
+}
+
 /** What making a winner durable ended in. */
 export type Settlement =
   | { kind: 'durable'; issuance: IssuanceRecord }
@@ -42,6 +55,8 @@ export interface ClaimServiceOptions {
   rateLimiter?: ClaimRateLimiter;
   /** Called for each claim answered from memory, with no Redis command. */
   onAnsweredFromMemory?: () => void;
+  /** v3: the opening draw, for coupons with openingDrawMs > 0. */
+  openingDraw?: OpeningDrawPort;
 }
 
 /**
@@ -98,6 +113,16 @@ export class ClaimService {
   ) {}
 
   claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome> {
+    // v3 opening draw: a coupon whose draw is not done yet decides through it (src/draw/).
+    const draw = this.options.openingDraw;
+    if (draw?.mayHold(couponId)) {
+      return guardedClaim(
+        { ...this.options, deadlineMs: draw.heldDeadlineMs },
+        { couponId, userId, clientIp },
+        () => draw.decide(couponId, userId, () => this.decideAndPersist(couponId, userId)),
+        () => this.fromMemory(couponId, userId),
+      );
+    }
     return guardedClaim(
       this.options,
       { couponId, userId, clientIp },

@@ -10,6 +10,7 @@ import { buildContext, type Services } from '../context';
 import { clientAddressOf } from '../http/client-address';
 import { createDevTokenHandler } from '../http/dev-token';
 import { createIssuancesCsvHandler } from '../http/issuances-csv';
+import { createDrawCsvHandler } from '../http/draw-csv';
 import { createMetricsServer, sharedRender, type MetricsSource } from '../http/metrics-endpoint';
 import type { Metrics } from '../metrics';
 import { createPlaygroundHandler } from '../playground';
@@ -97,6 +98,7 @@ export function attachRoutes(httpServer: http.Server, parts: FrontParts): void {
       metrics: parts.metricsOnMainPort,
       logger,
       issuancesCsv: createIssuancesCsvHandler(services, logger),
+      drawCsv: createDrawCsvHandler(services, logger),
       readsSpent: services.reads.enabled ? (req) => services.reads.spent(clientAddress(req)) : undefined,
     }),
   );

@@ -36,9 +36,12 @@ export interface RouteOptions {
   readsSpent?: (req: IncomingMessage) => Promise<number | undefined>;
   /** GET /admin/coupons/{id}/issuances.csv (src/http/issuances-csv.ts). */
   issuancesCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
+  /** v3: GET /admin/coupons/{id}/draw.csv (src/http/draw-csv.ts). */
+  drawCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
 }
 
 const ISSUANCES_CSV = /^\/admin\/coupons\/([^/]+)\/issuances\.csv$/;
+const DRAW_CSV = /^\/admin\/coupons\/([^/]+)\/draw\.csv$/;
 
 function atCapacity(res: ServerResponse): void {
   const unavailable = serviceUnavailable('the service is at capacity, please retry');
@@ -87,6 +90,8 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
     if (metrics && pathname === '/metrics' && req.method === 'GET') return answerMetrics(res, metrics);
     const csv = (req.method === 'GET' || req.method === 'HEAD') && options.issuancesCsv ? ISSUANCES_CSV.exec(pathname) : null;
     if (csv) return options.issuancesCsv!(req, res, csv[1]!);
+    const drawCsv = req.method === 'GET' && options.drawCsv ? DRAW_CSV.exec(pathname) : null;
+    if (drawCsv) return options.drawCsv!(req, res, drawCsv[1]!);
     sendJson(res, 404, { error: 'not found' });
   };
 

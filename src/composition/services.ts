@@ -26,6 +26,7 @@ import { EndedStates } from '../claims/ended-states';
 import { Reconciler } from '../claims/reconciler';
 import { SoldOutMemory } from '../claims/sold-out-memory';
 import { StockFeed } from '../live/stock-feed';
+import { OpeningDraw } from '../draw/opening-draw';
 import type { ServiceSettings } from './settings';
 import type { Connections } from './connections';
 import { buildEvents } from './events';
@@ -84,6 +85,23 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   });
   // Webhooks: built before the claims, which tell it how busy they are (deliveries yield to a drop).
   const events = buildEvents(settings, connections, metrics, logger);
+  // v3 opening draw (the gate's strategy only): a finished draw is announced to every instance,
+  // whose definitions then show the seed and the entrants.
+  const openingDraw = new OpeningDraw({
+    redis,
+    models,
+    catalog,
+    gate,
+    writer,
+    logger,
+    onFinished: (couponId) => {
+      // Here at once (the runner's definition is stale too), then on every other instance.
+      void catalog
+        .fresh(couponId)
+        .catch((error: Error) => logger.warn({ couponId, err: error.message }, 'could not re-read the coupon after its draw; re-validated within 500 ms'))
+        .then(() => changes.announce({ couponId, definition: true }));
+    },
+  });
   const claimOptions: ClaimServiceOptions = {
     deadlineMs: settings.requestTimeoutMs,
     rateLimiter,
@@ -96,7 +114,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     onAnsweredFromMemory: () => metrics.claimsFromMemory.inc(),
   };
   const soldOut = new SoldOutMemory(models, gate, logger);
-  const claims = new ClaimService(catalog, gate, writer, logger, claimOptions, soldOut);
+  const claims = new ClaimService(catalog, gate, writer, logger, { ...claimOptions, openingDraw }, soldOut);
   const DbClaims = settings.claimStrategy === 'db-lock' ? DbLockClaims : DbAtomicClaims;
   const dbClaims = dbStock && new DbClaims(catalog, models, dbStock, logger, claimOptions);
   const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
@@ -144,6 +162,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     audit,
     reads: new ReadLimiter({ costPerIp: settings.readCostPerIp, costPerUser: settings.readCostPerUser, newDocumentsPerIp: settings.newDocumentsPerIp }),
     webhooks: events.registry,
+    openingDraw,
   };
   // Redis keeps what is live: an ENDED coupon's state goes once nothing can change it.
   const endedStates = new EndedStates(models, gate, logger, {
@@ -172,9 +191,10 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       reconciler.start();
       soldOut.start();
       endedStates.start();
+      openingDraw.start();
     },
     stopBackground: async () => {
-      await Promise.all([reconciler.stop(), soldOut.stop(), endedStates.stop(), changes.stop(), stopHealthWatch?.(), events.stop()]);
+      await Promise.all([reconciler.stop(), soldOut.stop(), endedStates.stop(), changes.stop(), stopHealthWatch?.(), events.stop(), openingDraw.stop()]);
       await dbClaims?.stop();
     },
   };

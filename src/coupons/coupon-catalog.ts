@@ -13,6 +13,7 @@ import { isValidObjectId, Types } from 'mongoose';
 import { badUserInput } from '../errors';
 import type { Models, CouponDocument } from '../mongo/models';
 import type { CouponDefinition } from './coupon-model';
+import { newDrawSeed, OPENING_DRAW_MAX_MS } from './opening-draw';
 
 export interface CreateCouponRequest {
   name: string;
@@ -20,6 +21,8 @@ export interface CreateCouponRequest {
   startsAt?: Date | null;
   endsAt?: Date | null;
   redeemBy?: Date | null;
+  /** v3: 0..2000 ms; default 0. */
+  openingDrawMs?: number | null;
 }
 
 /** updateCoupon's input: undefined = unchanged; null removes endsAt or redeemBy. */
@@ -29,6 +32,8 @@ export interface UpdateCouponRequest {
   endsAt?: Date | null;
   totalQuantity?: number | null;
   redeemBy?: Date | null;
+  /** v3: only while the coupon is SCHEDULED. */
+  openingDrawMs?: number | null;
 }
 
 export const NAME_MAX = 200;
@@ -42,6 +47,7 @@ export function validateCreateCoupon(input: CreateCouponRequest, now: Date): Omi
     startsAt: input.startsAt ?? now,
     endsAt: input.endsAt ?? null,
     redeemBy: input.redeemBy ?? null,
+    openingDrawMs: input.openingDrawMs ?? undefined,
   });
 }
 
@@ -51,11 +57,14 @@ export function validateCreateCoupon(input: CreateCouponRequest, now: Date): Omi
  * `highestSequence` (the highest sequence among them): sequences are 1..totalQuantity.
  */
 export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCouponRequest, now: Date, issuedCount: number, highestSequence = 0): CouponDefinition {
-  for (const field of ['name', 'startsAt', 'totalQuantity'] as const) {
+  for (const field of ['name', 'startsAt', 'totalQuantity', 'openingDrawMs'] as const) {
     if (input[field] === null) throw badUserInput(`${field} cannot be removed`, field);
   }
   if (input.startsAt && now >= current.startsAt && input.startsAt.getTime() !== current.startsAt.getTime()) {
     throw badUserInput('startsAt can only change while the coupon is SCHEDULED', 'startsAt');
+  }
+  if (input.openingDrawMs != null && now >= current.startsAt && input.openingDrawMs !== (current.openingDrawMs ?? 0)) {
+    throw badUserInput('openingDrawMs can only change while the coupon is SCHEDULED', 'openingDrawMs');
   }
   const next = checkDefinition({
     name: input.name ?? current.name,
@@ -63,10 +72,11 @@ export function validateUpdateCoupon(current: CouponDefinition, input: UpdateCou
     startsAt: input.startsAt ?? current.startsAt,
     endsAt: input.endsAt === undefined ? current.endsAt : input.endsAt,
     redeemBy: input.redeemBy === undefined ? current.redeemBy : input.redeemBy,
+    openingDrawMs: input.openingDrawMs ?? current.openingDrawMs,
   });
   if (next.totalQuantity < issuedCount) throw badUserInput(`totalQuantity cannot go below issuedCount (${issuedCount})`, 'totalQuantity');
   if (next.totalQuantity < highestSequence) throw badUserInput(belowSequence(highestSequence), 'totalQuantity');
-  return { id: current.id, ...next, revision: current.revision };
+  return { ...current, ...next, revision: current.revision };
 }
 
 /** Why a total below a live sequence is refused (sequences are 1..totalQuantity). */
@@ -84,7 +94,13 @@ function checkDefinition(fields: Omit<CouponDefinition, 'id'>): Omit<CouponDefin
   const { startsAt, endsAt, redeemBy } = fields;
   if (endsAt && endsAt <= startsAt) throw badUserInput('endsAt must be after startsAt', 'endsAt');
   if (redeemBy && redeemBy <= startsAt) throw badUserInput('redeemBy must be after startsAt', 'redeemBy');
-  return { name, totalQuantity: fields.totalQuantity, startsAt, endsAt, redeemBy };
+  const checked = { name, totalQuantity: fields.totalQuantity, startsAt, endsAt, redeemBy };
+  const openingDrawMs = fields.openingDrawMs;
+  if (openingDrawMs === undefined) return checked;
+  if (!Number.isInteger(openingDrawMs) || openingDrawMs < 0 || openingDrawMs > OPENING_DRAW_MAX_MS) {
+    throw badUserInput(`openingDrawMs must be an integer from 0 to ${OPENING_DRAW_MAX_MS}`, 'openingDrawMs');
+  }
+  return { ...checked, openingDrawMs };
 }
 
 /** Coupon ids are MongoDB ObjectIds in their 24-hex-digit form. */
@@ -92,8 +108,10 @@ export function assertCouponId(id: string): void {
   if (!/^[0-9a-f]{24}$/i.test(id) || !isValidObjectId(id)) throw badUserInput('couponId is not a valid coupon id', 'couponId');
 }
 
+type DrawFields = Partial<Pick<CouponDocument, 'openingDrawMs' | 'drawCommitment' | 'drawSeed' | 'drawEntrants'>>;
+
 export function toDefinition(
-  doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & { redeemBy?: Date | null; revision?: number | null },
+  doc: Pick<CouponDocument, '_id' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & { redeemBy?: Date | null; revision?: number | null } & DrawFields,
 ): CouponDefinition {
   return {
     id: doc._id.toHexString(),
@@ -103,11 +121,16 @@ export function toDefinition(
     endsAt: doc.endsAt ?? null,
     redeemBy: doc.redeemBy ?? null,
     revision: doc.revision ?? 0,
+    // v3 opening draw: the public fields only (the secret seed is never selected by default).
+    openingDrawMs: doc.openingDrawMs ?? 0,
+    drawCommitment: doc.drawCommitment ?? null,
+    drawSeed: doc.drawSeed ?? null,
+    drawEntrants: doc.drawEntrants ?? null,
   };
 }
 
 /** The fields an admin change may set. */
-export const DEFINITION_FIELDS = ['name', 'totalQuantity', 'startsAt', 'endsAt', 'redeemBy'] as const;
+export const DEFINITION_FIELDS = ['name', 'totalQuantity', 'startsAt', 'endsAt', 'redeemBy', 'openingDrawMs'] as const;
 
 /** The fields of `next` that differ from `current`, as a MongoDB `$set`. */
 export function changedFields(current: CouponDefinition, next: CouponDefinition): Partial<Omit<CouponDefinition, 'id'>> {
@@ -136,7 +159,11 @@ export function sameDefinition(a: CouponDefinition, b: CouponDefinition): boolea
     a.totalQuantity === b.totalQuantity &&
     time(a.startsAt) === time(b.startsAt) &&
     time(a.endsAt) === time(b.endsAt) &&
-    time(a.redeemBy) === time(b.redeemBy)
+    time(a.redeemBy) === time(b.redeemBy) &&
+    (a.openingDrawMs ?? 0) === (b.openingDrawMs ?? 0) &&
+    (a.drawCommitment ?? null) === (b.drawCommitment ?? null) &&
+    (a.drawSeed ?? null) === (b.drawSeed ?? null) &&
+    (a.drawEntrants ?? null) === (b.drawEntrants ?? null)
   );
 }
 
@@ -156,7 +183,9 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
 
   async create(input: CreateCouponRequest): Promise<CouponDefinition> {
     const fields = validateCreateCoupon(input, this.clock());
-    const doc = await this.models.Coupon.create(fields);
+    // v3: a draw's seed is fixed when its window is set, its commitment public from then on.
+    const draw = fields.openingDrawMs ? newDrawSeed() : undefined;
+    const doc = await this.models.Coupon.create(draw ? { ...fields, drawSecret: draw.seed, drawCommitment: draw.commitment } : fields);
     const definition = toDefinition(doc);
     this.remember(definition);
     return definition;
@@ -171,6 +200,11 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
   async save(current: CouponDefinition, next: CouponDefinition): Promise<CouponDefinition | 'conflict' | null> {
     const revision = current.revision ?? 0;
     const _id = new Types.ObjectId(current.id);
+    if ((next.openingDrawMs ?? 0) > 0) {
+      // v3: the first window set fixes the seed; a seed once committed to is never replaced.
+      const draw = newDrawSeed();
+      await this.models.Coupon.updateOne({ _id, drawCommitment: null }, { $set: { drawSecret: draw.seed, drawCommitment: draw.commitment } });
+    }
     // Coupons stored before revisions existed have none: they are at revision 0.
     const doc = await this.models.Coupon.findOneAndUpdate(
       { _id, revision: revision === 0 ? { $in: [0, null] } : revision },

@@ -16,6 +16,14 @@ export interface CouponDefinition {
    * coupon-admin.ts); the claim state keeps the one it holds. Absent where it is not known.
    */
   revision?: number;
+  /** v3 opening draw (src/draw/): 0 or absent = first come, first served from startsAt. */
+  openingDrawMs?: number;
+  /** Hex SHA-256 of the draw's seed; set whenever a window was set. */
+  drawCommitment?: string | null;
+  /** The seed, public only once the draw is done (null before); never the secret copy. */
+  drawSeed?: string | null;
+  /** Distinct entrants; null until the draw is done. */
+  drawEntrants?: number | null;
 }
 
 export type CouponStatus = 'SCHEDULED' | 'ACTIVE' | 'SOLD_OUT' | 'ENDED';

@@ -87,6 +87,12 @@ export type ClaimStatus =
 /** A first-come-first-served coupon: a fixed stock, at most one unit per user. */
 export type Coupon = {
   __typename?: 'Coupon';
+  /** Hex SHA-256 of the draw's secret seed, public before startsAt; set whenever openingDrawMs > 0. */
+  drawCommitment?: Maybe<Scalars['String']['output']>;
+  /** Distinct users who entered the draw; null until it is done. */
+  drawEntrants?: Maybe<Scalars['Int']['output']>;
+  /** Hex of the seed itself: null until the draw is done, then public, so anyone can recompute the ranking. */
+  drawSeed?: Maybe<Scalars['String']['output']>;
   /** Claims from this instant on answer ENDED. Null: the coupon never ends. */
   endsAt?: Maybe<Scalars['DateTime']['output']>;
   /** 24 hexadecimal digits (a MongoDB ObjectId). */
@@ -94,6 +100,11 @@ export type Coupon = {
   /** Issuances that are not CANCELLED: totalQuantity minus remaining. */
   issuedCount: Scalars['Int']['output'];
   name: Scalars['String']['output'];
+  /**
+   * 0: first come, first served from startsAt (the default). W > 0: claims arriving from startsAt
+   * (inclusive) to startsAt + W ms (exclusive) are entries in one draw, answered when it is done.
+   */
+  openingDrawMs: Scalars['Int']['output'];
   /** An issued coupon can be redeemed until this instant (redeemIssuance answers ISSUANCE_EXPIRED from then on). Null: no limit. */
   redeemBy?: Maybe<Scalars['DateTime']['output']>;
   /** Live: totalQuantity minus the issuances that are not CANCELLED, read from the Redis gate at request time. */
@@ -137,6 +148,8 @@ export type CreateCouponInput = {
   endsAt?: InputMaybe<Scalars['DateTime']['input']>;
   /** 1..200 characters after trimming. */
   name: Scalars['String']['input'];
+  /** 0..2000 ms; default 0 (first come, first served). */
+  openingDrawMs?: InputMaybe<Scalars['Int']['input']>;
   /** Optional; must be after startsAt. Null: issuances can be redeemed at any time. */
   redeemBy?: InputMaybe<Scalars['DateTime']['input']>;
   /** Default: now. */
@@ -412,6 +425,8 @@ export type UpdateCouponInput = {
   endsAt?: InputMaybe<Scalars['DateTime']['input']>;
   /** 1..200 characters after trimming. */
   name?: InputMaybe<Scalars['String']['input']>;
+  /** 0..2000 ms; only while the coupon is SCHEDULED. */
+  openingDrawMs?: InputMaybe<Scalars['Int']['input']>;
   /** After startsAt; null: no limit. */
   redeemBy?: InputMaybe<Scalars['DateTime']['input']>;
   /** Only while the coupon is SCHEDULED (before its current startsAt). */
@@ -597,10 +612,14 @@ export type ClaimResultResolvers<ContextType = GraphQLContext, ParentType extend
 };
 
 export type CouponResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Coupon'] = ResolversParentTypes['Coupon']> = {
+  drawCommitment?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  drawEntrants?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  drawSeed?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   endsAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   issuedCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  openingDrawMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   redeemBy?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   remaining?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;

@@ -23,6 +23,18 @@ const couponSchema = new Schema(
     redeemBy: { type: Date, default: null },
     /** Grows with every updateCoupon/endCoupon; instances compare it to drop stale cached definitions. */
     revision: { type: Number, default: 0 },
+    // v3 opening draw (src/draw/). The secret seed is never read unless asked for by name
+    // (`+drawSecret`), so no definition, answer or log line can carry it by accident.
+    openingDrawMs: { type: Number, default: 0 },
+    drawCommitment: { type: String, default: null },
+    drawSecret: { type: String, default: null, select: false },
+    /** The fencing token of the latest draw run that claimed the draw in MongoDB. */
+    drawFence: { type: Number, default: 0 },
+    /** false -> true exactly once: the arbiter of the draw's completion. */
+    drawDone: { type: Boolean, default: false },
+    /** The seed made public when the draw is done (null before). */
+    drawSeed: { type: String, default: null },
+    drawEntrants: { type: Number, default: null },
   },
   { collection: 'coupons', timestamps: { createdAt: true, updatedAt: false }, autoCreate: false, autoIndex: false },
 );

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Cluster, Redis, Result } from 'ioredis';
 import { nameScript } from '../tracing/tracer';
+import { DRAW_SCRIPTS } from './draw-scripts';
 
 export const CLAIM_STATUSES = ['ISSUED', 'ALREADY_ISSUED', 'SOLD_OUT', 'NOT_STARTED', 'ENDED', 'NOT_LOADED'] as const;
 export type GateStatus = (typeof CLAIM_STATUSES)[number];
@@ -261,6 +262,8 @@ const SCRIPTS = {
   couponDefine: 'define-2.lua',
   couponCancel: 'cancel-4.lua',
   couponRetire: 'retire-4.lua',
+  // v3 opening draw (keys, arguments and replies in draw-scripts.ts).
+  ...DRAW_SCRIPTS,
 } as const;
 
 const luaDir = path.join(__dirname, 'lua');
