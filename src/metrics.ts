@@ -89,6 +89,12 @@ export function createMetrics() {
       aggregator: 'max',
       registers: [registry],
     }),
+    reconcileCouponFailures: new Counter({
+      name: 'coupon_reconcile_coupon_failures_total',
+      help: 'Coupons a reconciliation pass could not reconcile (the pass went on with the others), by step (load, definition, pending, drift)',
+      labelNames: ['step'] as const,
+      registers: [registry],
+    }),
     reconcilePasses: new Counter({
       name: 'coupon_reconcile_passes_total',
       help: 'Reconciliation passes, by result (ok, failed)',

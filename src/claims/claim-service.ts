@@ -28,7 +28,12 @@ export type Settlement =
   /** The user already held another issuance in MongoDB; that one stands, the sequence went back. */
   | { kind: 'adopted'; issuance: IssuanceRecord }
   /** The sequence belonged to someone else in MongoDB; the reservation was dropped. */
-  | { kind: 'revoked' };
+  | { kind: 'revoked' }
+  /**
+   * The issuance was written and then cancelled while Redis could not hear of it: the
+   * reservation went as a cancel's does (entry and pending mark dropped, unit back to stock).
+   */
+  | { kind: 'cancelled' };
 
 /** Redis can hand out a taken sequence only right after a rebuild; a few retries always clear it. */
 const MAX_ATTEMPTS = 5;
@@ -126,10 +131,13 @@ export class ClaimService {
           // The sweeper finds the mark again and confirms it then; nothing is lost.
           this.logger.warn({ couponId: coupon.id, err: error.message }, 'could not clear pending mark'),
         );
+        // MongoDB holds it: a sold-out coupon waiting for this winner can be answered from memory.
+        this.soldOut?.durable(coupon.id, userId, issuance);
         return { kind: 'durable', issuance };
       case 'user-holds': {
         const stored = outcome.stored;
         await this.gate.adopt(coupon.id, userId, winner, { sequence: stored.sequence, issuedAtMs: stored.issuedAt.getTime(), issuanceId: stored.id });
+        this.soldOut?.forget(coupon.id);
         this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'redis reservation for a user who already held an issuance; adopted the stored one');
         this.options.onStockChanged(coupon.id);
         return { kind: 'adopted', issuance: stored };
@@ -141,9 +149,19 @@ export class ClaimService {
           issuedAtMs: holder.issuedAt.getTime(),
           issuanceId: holder.id,
         });
+        this.soldOut?.forget(coupon.id);
         this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'redis handed out a sequence mongodb already holds; reservation dropped');
         this.options.onStockChanged(coupon.id);
         return { kind: 'revoked' };
+      }
+      case 'cancelled': {
+        // Not re-inserted (the _id is taken, and the user gave it up): settled as the cancel
+        // would have been, had Redis heard it. A repeated settle finds the entry gone and does nothing.
+        await this.gate.cancel(coupon.id, userId, winner.issuanceId, winner.sequence);
+        this.soldOut?.forget(coupon.id);
+        this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'reservation whose issuance was cancelled meanwhile; dropped it as the cancel would have');
+        this.options.onStockChanged(coupon.id);
+        return { kind: 'cancelled' };
       }
     }
   }
