@@ -180,7 +180,12 @@ export class ClaimService {
         if (reply.status === 'SOLD_OUT' && !reply.suspect) this.soldOut?.soldOut(coupon);
         return { status: reply.status, issuance: null, remaining: reply.remaining };
       }
-      if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);
+      if (reply.status === 'ISSUED') {
+        this.options.onStockChanged(coupon.id);
+        // A win at a later stock position than a remembered sell-out: a unit was free after all,
+        // and this winner, whose write is pending, must never hear SOLD_OUT from memory.
+        this.soldOut?.won(coupon, reply.version);
+      }
       if (reply.status === 'ALREADY_ISSUED' && !reply.pending) {
         return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, reply.winner, true), remaining: reply.remaining };
       }
