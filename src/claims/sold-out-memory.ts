@@ -38,6 +38,8 @@ export const CHECK_INTERVAL_MS = 500;
 export const MONGO_CHECK_MS = 1000;
 /** An entry no store has confirmed for this long is not answered from (both stores unreadable). */
 export const MAX_UNVERIFIED_MS = 5000;
+/** A MongoDB count slower than this counts as unanswered (a stalled MongoDB must not hold up learning). */
+const MONGO_READ_MS = 500;
 /** A coupon nobody has claimed for this long is forgotten; the next sold-out reply learns it again. */
 const IDLE_MS = 60_000;
 /** Winners held in memory across all coupons; beyond it, sold-out claims go to Redis as before. */
@@ -243,11 +245,16 @@ export class SoldOutMemory {
     return true;
   }
 
+  /** MongoDB's count of the coupon's live issuances; undefined when it does not answer within MONGO_READ_MS. */
   private liveCount(couponId: string): Promise<number | undefined> {
-    return this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId), ...LIVE }).then(
-      (count) => count,
-      () => undefined,
-    );
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId), ...LIVE }).then(
+        (count) => count,
+        () => undefined,
+      ),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), MONGO_READ_MS).unref())),
+    ]).finally(() => clearTimeout(timer));
   }
 
   /** Asks MongoDB whether the pending winners' issuances are stored (live, with the reserved id). */
