@@ -48,7 +48,7 @@ export function createMetrics() {
     }),
     claimsFromMemory: new Counter({
       name: 'coupon_claims_from_memory_total',
-      help: 'Claims answered without Redis: sold-out coupons whose winners are all durable, and coupons not started yet',
+      help: 'Claims answered without Redis: sold-out coupons (all but winners whose write is pending), and coupons not started yet',
       registers: [registry],
     }),
     repairs: new Counter({

@@ -7,7 +7,9 @@
  * A message can be missed (a subscriber reconnecting, an instance starting): so the definitions
  * of the coupons each instance used in the last minute are also re-read from MongoDB every
  * REVALIDATE_MS in one query, and a definition that differs replaces the cached one. The sold-out
- * memory has its own 500 ms check of `remaining` in Redis (src/claims/sold-out-memory.ts).
+ * memory has its own 500 ms check of the stock position in Redis (src/claims/sold-out-memory.ts).
+ * A failed SUBSCRIBE never turns the re-validation off: it runs from `start`, and the SUBSCRIBE
+ * is tried again until it succeeds.
  */
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
