@@ -247,21 +247,17 @@ export class SoldOutMemory {
 
   /** MongoDB's count of the coupon's live issuances; undefined when it does not answer within MONGO_READ_MS. */
   private liveCount(couponId: string): Promise<number | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId), ...LIVE }).then(
-        (count) => count,
-        () => undefined,
-      ),
-      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), MONGO_READ_MS).unref())),
-    ]).finally(() => clearTimeout(timer));
+    return withinMs(Promise.resolve(this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId), ...LIVE })), MONGO_READ_MS);
   }
 
   /** Asks MongoDB whether the pending winners' issuances are stored (live, with the reserved id). */
   private async resolvePending(entry: Entry): Promise<void> {
     const ids = [...entry.pending.values()].map((id) => new Types.ObjectId(id));
-    const docs = await this.models.Issuance.find({ _id: { $in: ids }, ...LIVE }, { couponId: 1, userId: 1, sequence: 1, issuedAt: 1, status: 1, redeemedAt: 1, orderId: 1 }).lean();
-    if (this.entries.get(entry.coupon.id) !== entry) return;
+    const docs = await withinMs(
+      this.models.Issuance.find({ _id: { $in: ids }, ...LIVE }, { couponId: 1, userId: 1, sequence: 1, issuedAt: 1, status: 1, redeemedAt: 1, orderId: 1 }).lean(),
+      MONGO_READ_MS,
+    );
+    if (!docs || this.entries.get(entry.coupon.id) !== entry) return;
     for (const doc of docs) this.durable(entry.coupon.id, doc.userId, toIssuanceRecord(doc));
   }
 
@@ -312,4 +308,16 @@ export class SoldOutMemory {
     }
     entry.verifiedAt = entry.mongoCheckedAt;
   }
+}
+
+/**
+ * The value, or undefined when it fails or takes longer than `ms`: a stalled MongoDB (no socket
+ * timeout) must hold up neither learning nor the checks of the other coupons.
+ */
+function withinMs<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.catch(() => undefined),
+    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms).unref())),
+  ]).finally(() => clearTimeout(timer));
 }

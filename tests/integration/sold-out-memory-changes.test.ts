@@ -46,7 +46,7 @@ test('a unit returned and won again while the first instance missed the announce
     .exec();
   const won = results![1]![1] as unknown[];
   expect(won[0]).toBe('ISSUED');
-  await first!.models.Issuance.create({ _id: newcomerId, couponId: new Types.ObjectId(couponId), userId: 'newcomer', sequence: won[3], issuedAt: new Date(won[4] as number), status: 'ACTIVE' });
+  await first!.models.Issuance.create({ _id: newcomerId, couponId: new Types.ObjectId(couponId), userId: 'newcomer', sequence: won[3] as number, issuedAt: new Date(won[4] as number), status: 'ACTIVE' });
   await first!.redis.couponConfirm(...confirmArgs(keys, [{ userId: 'newcomer', issuanceId: newcomerId.toHexString() }]));
 
   // The contract allows 1 s for a stock change to be seen; then the answers must be true.
