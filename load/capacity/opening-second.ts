@@ -8,7 +8,10 @@
  * 1.2 s after the first SOLD_OUT answer. Every command a client sends Redis is seen with MONITOR
  * (commands a script runs inside Redis are not counted: they are part of that script's one
  * command). The window is the first second after the first SOLD_OUT answer: commands sent in it
- * per claim answered in it, by command, and how the claims in it were answered.
+ * per claim answered in it, by command, and how the claims in it were answered; and the same for
+ * the part of that second after the claims already in flight at the first SOLD_OUT were answered
+ * (what "stops sending sold-out claims to Redis" changes). Run it against a reference checkout in
+ * alternating rounds: the machine's load moves both figures.
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -42,7 +45,7 @@ function post(url: string, body: unknown, token: string): Promise<any> {
 
 const CLAIM = 'mutation Claim($couponId: ID!) { claimCoupon(couponId: $couponId) { status remaining issuance { id } } }';
 
-async function round(n: number): Promise<{ perThousand: number; claims: number; byCommand: Record<string, number>; outcomes: Record<string, number> }> {
+async function round(n: number): Promise<{ perThousand: number; claims: number; byCommand: Record<string, number>; outcomes: Record<string, number>; laterPerThousand: number; laterClaims: number }> {
   const [redisServer, mongoServer] = await Promise.all([startRedisServer(), startMongoServer({ database: `opening${n}` })]);
   const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', MAX_EVENT_LOOP_LAG_MS: '0' });
   const service = await startService({ ...config, redis: { kind: 'single', url: redisServer.url }, mongoUri: mongoServer.url, jwtSecret: SECRET }, createLogger('error'));
@@ -67,17 +70,18 @@ async function round(n: number): Promise<{ perThousand: number; claims: number; 
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
 
-    const answers: Array<{ at: number; status: string }> = [];
+    const answers: Array<{ at: number; sentAt: number; status: string }> = [];
     let firstSoldOut = Infinity;
     let next = 0;
     const worker = async () => {
       while (performance.now() < firstSoldOut + WINDOW_MS + 200) {
         const user = `user-${n}-${next++}`;
+        const sentAt = performance.now();
         const reply = await post(service.url, { query: CLAIM, variables: { couponId } }, auth.issue(user));
         const status: string = reply.data?.claimCoupon?.status ?? reply.errors?.[0]?.extensions?.code ?? 'ERROR';
         const at = performance.now();
         if (status === 'SOLD_OUT' && firstSoldOut === Infinity) firstSoldOut = at;
-        answers.push({ at, status });
+        answers.push({ at, sentAt, status });
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -90,7 +94,12 @@ async function round(n: number): Promise<{ perThousand: number; claims: number; 
     for (const { name } of sent) byCommand[name] = (byCommand[name] ?? 0) + 1;
     const outcomes: Record<string, number> = {};
     for (const { status } of claims) outcomes[status] = (outcomes[status] ?? 0) + 1;
-    return { perThousand: (sent.length / claims.length) * 1000, claims: claims.length, byCommand, outcomes };
+    // The same second without the claims already on their way when the first SOLD_OUT came back:
+    // from the moment the last of those was answered, only claims sent after it are counted.
+    const drainedAt = Math.max(...answers.filter((a) => a.sentAt < firstSoldOut).map((a) => a.at));
+    const after = <T extends { at: number }>(items: T[]) => items.filter((item) => item.at >= drainedAt && item.at < firstSoldOut + WINDOW_MS);
+    const laterPerThousand = (after(commands).length / Math.max(1, after(answers).length)) * 1000;
+    return { perThousand: (sent.length / claims.length) * 1000, claims: claims.length, byCommand, outcomes, laterPerThousand, laterClaims: after(answers).length };
   } finally {
     observer.disconnect();
     await service.stop();
@@ -103,7 +112,8 @@ async function main(): Promise<void> {
     const result = await round(n);
     console.log(
       `round ${n}: ${result.perThousand.toFixed(0)} Redis commands per 1,000 claims in the first second after the first SOLD_OUT ` +
-        `(${result.claims} claims answered in it: ${JSON.stringify(result.outcomes)}); commands: ${JSON.stringify(result.byCommand)}`,
+        `(${result.claims} claims answered in it: ${JSON.stringify(result.outcomes)}); commands: ${JSON.stringify(result.byCommand)}; ` +
+        `claims sent after the first SOLD_OUT came back: ${result.laterPerThousand.toFixed(0)} commands per 1,000 (${result.laterClaims} claims)`,
     );
   }
   agent.destroy();
