@@ -48,7 +48,7 @@ export function createMetrics() {
     }),
     claimsFromMemory: new Counter({
       name: 'coupon_claims_from_memory_total',
-      help: 'Claims answered without Redis: sold-out coupons whose winners are all durable, and coupons not started yet',
+      help: 'Claims answered without Redis: sold-out coupons (all but winners whose write is pending), and coupons not started yet',
       registers: [registry],
     }),
     repairs: new Counter({
@@ -87,6 +87,12 @@ export function createMetrics() {
       name: 'coupon_reconcile_oldest_pending_seconds',
       help: 'Age of the oldest reservation whose MongoDB write is unconfirmed, over the coupons taking claims, at the last reconciliation pass (0: none)',
       aggregator: 'max',
+      registers: [registry],
+    }),
+    reconcileCouponFailures: new Counter({
+      name: 'coupon_reconcile_coupon_failures_total',
+      help: 'Coupons a reconciliation pass could not reconcile (the pass went on with the others), by step (load, definition, pending, drift)',
+      labelNames: ['step'] as const,
       registers: [registry],
     }),
     reconcilePasses: new Counter({

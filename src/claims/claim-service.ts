@@ -41,7 +41,12 @@ export type Settlement =
   /** The user already held another issuance in MongoDB; that one stands, the sequence went back. */
   | { kind: 'adopted'; issuance: IssuanceRecord }
   /** The sequence belonged to someone else in MongoDB; the reservation was dropped. */
-  | { kind: 'revoked' };
+  | { kind: 'revoked' }
+  /**
+   * The issuance was written and then cancelled while Redis could not hear of it: the
+   * reservation went as a cancel's does (entry and pending mark dropped, unit back to stock).
+   */
+  | { kind: 'cancelled' };
 
 /** Redis can hand out a taken sequence only right after a rebuild; a few retries always clear it. */
 const MAX_ATTEMPTS = 5;
@@ -151,10 +156,13 @@ export class ClaimService {
           // The sweeper finds the mark again and confirms it then; nothing is lost.
           this.logger.warn({ couponId: coupon.id, err: error.message }, 'could not clear pending mark'),
         );
+        // MongoDB holds it: a sold-out coupon waiting for this winner can be answered from memory.
+        this.soldOut?.durable(coupon.id, userId, issuance);
         return { kind: 'durable', issuance };
       case 'user-holds': {
         const stored = outcome.stored;
         await this.gate.adopt(coupon.id, userId, winner, { sequence: stored.sequence, issuedAtMs: stored.issuedAt.getTime(), issuanceId: stored.id });
+        this.soldOut?.forget(coupon.id);
         this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'redis reservation for a user who already held an issuance; adopted the stored one');
         this.options.onStockChanged(coupon.id);
         return { kind: 'adopted', issuance: stored };
@@ -166,9 +174,19 @@ export class ClaimService {
           issuedAtMs: holder.issuedAt.getTime(),
           issuanceId: holder.id,
         });
+        this.soldOut?.forget(coupon.id);
         this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'redis handed out a sequence mongodb already holds; reservation dropped');
         this.options.onStockChanged(coupon.id);
         return { kind: 'revoked' };
+      }
+      case 'cancelled': {
+        // Not re-inserted (the _id is taken, and the user gave it up): settled as the cancel
+        // would have been, had Redis heard it. A repeated settle finds the entry gone and does nothing.
+        await this.gate.cancel(coupon.id, userId, winner.issuanceId, winner.sequence);
+        this.soldOut?.forget(coupon.id);
+        this.logger.warn({ couponId: coupon.id, userId, sequence: winner.sequence }, 'reservation whose issuance was cancelled meanwhile; dropped it as the cancel would have');
+        this.options.onStockChanged(coupon.id);
+        return { kind: 'cancelled' };
       }
     }
   }
@@ -187,7 +205,12 @@ export class ClaimService {
         if (reply.status === 'SOLD_OUT' && !reply.suspect) this.soldOut?.soldOut(coupon);
         return { status: reply.status, issuance: null, remaining: reply.remaining };
       }
-      if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);
+      if (reply.status === 'ISSUED') {
+        this.options.onStockChanged(coupon.id);
+        // A win at a later stock position than a remembered sell-out: a unit was free after all,
+        // and this winner, whose write is pending, must never hear SOLD_OUT from memory.
+        this.soldOut?.won(coupon, reply.version);
+      }
       if (reply.status === 'ALREADY_ISSUED' && !reply.pending) {
         // Redis knows who won, not what became of it: a cancel writes MongoDB before Redis, so
         // the entry may be a cancelled issuance. One read by id (the one the answer's status

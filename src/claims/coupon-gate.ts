@@ -31,12 +31,15 @@ import {
   parseStockReply,
   retireArgs,
   revokeArgs,
+  soldOutArgs,
+  parseSoldOutReply,
   stockArgs,
   type DefineMode,
   type DefineOutcome,
   type GateInspection,
   type GateReply,
   type MetaDefinition,
+  type SoldOutState,
   type StockReply,
   type WinnerEntry,
 } from '../redis/scripts';
@@ -104,6 +107,11 @@ export class CouponGate {
     return reply;
   }
 
+  /** The coupon's stock position and, when sold out, its winners, in one read (sold-out-4.lua). */
+  async soldOutState(couponId: string): Promise<SoldOutState> {
+    return parseSoldOutReply(await this.redis.couponSoldOut(...soldOutArgs(couponKeys(couponId))));
+  }
+
   /** MongoDB now holds these issuances: they no longer need the sweeper, and their entries are durable. */
   async confirm(couponId: string, confirmed: Array<{ userId: string; issuanceId: string }>): Promise<void> {
     if (confirmed.length > 0) await this.redis.couponConfirm(...confirmArgs(couponKeys(couponId), confirmed));
@@ -120,7 +128,8 @@ export class CouponGate {
     const doc = await this.models.Issuance.findOne({ couponId: new Types.ObjectId(coupon.id), userId, ...LIVE }).select({ sequence: 1, issuedAt: 1 }).lean();
     if (!doc) return null;
     const entry: WinnerEntry = { sequence: doc.sequence, issuedAtMs: doc.issuedAt.getTime(), issuanceId: doc._id.toHexString(), durable: true };
-    await this.redis.hsetnx(couponKeys(coupon.id).winners, userId, encodeWinner(entry));
+    // Put back without the durable mark: it may be cancelled before this lands (see revoke-3.lua).
+    await this.redis.hsetnx(couponKeys(coupon.id).winners, userId, encodeWinner({ ...entry, durable: false }));
     return entry;
   }
 

@@ -19,7 +19,12 @@ export type WriteOutcome =
   /** The user already held a different issuance of this coupon. */
   | { kind: 'user-holds'; stored: IssuanceRecord }
   /** Another user holds this sequence. */
-  | { kind: 'sequence-taken'; holder: IssuanceRecord };
+  | { kind: 'sequence-taken'; holder: IssuanceRecord }
+  /**
+   * This very issuance is stored, and CANCELLED: its write landed, then it was cancelled while
+   * Redis could not hear of it. It must not come back; its reservation goes like a cancel's.
+   */
+  | { kind: 'cancelled' };
 
 export interface IssuanceWriterOptions {
   windowMs: number;
@@ -163,6 +168,9 @@ export class IssuanceWriter {
     }
     const holder = await this.models.Issuance.findOne({ couponId, sequence: record.sequence, ...LIVE }).lean();
     if (holder) return { kind: 'sequence-taken', holder: toIssuanceRecord(holder) };
+    // Nothing live conflicts: the duplicate is the issuance's own id, stored and since cancelled.
+    const itself = await this.models.Issuance.findById(new Types.ObjectId(record.id)).select({ status: 1, cancelKey: 1 }).lean();
+    if (itself && (itself.cancelKey || itself.status === 'CANCELLED')) return { kind: 'cancelled' };
     throw new Error(`issuance ${record.id} refused as a duplicate but nothing conflicting is stored`);
   }
 }

@@ -25,8 +25,26 @@ export interface ReconcilerOptions {
   /** A reservation younger than this may still be in its claim's own write; leave it alone. */
   pendingGraceMs: number;
   onRepair?: (kind: string, count: number) => void;
-  /** After each scheduled pass: whether it completed, and the age of the oldest unconfirmed reservation it left (0: none). */
+  /**
+   * After each scheduled pass: whether every coupon was reconciled (false when the listing failed
+   * or any coupon did), and the age of the oldest unconfirmed reservation it left (0: none).
+   */
   onPass?: (pass: { ok: boolean; oldestPendingMs: number }) => void;
+  /** A coupon this pass could not reconcile (the others still were), by the step that failed. */
+  onCouponFailed?: (step: ReconcileStep) => void;
+}
+
+/** The steps of one coupon's reconciliation, in order. */
+export type ReconcileStep = 'load' | 'definition' | 'pending' | 'drift';
+
+/** One coupon's step failed; the pass went on with the next coupon. */
+class CouponStepError extends Error {
+  constructor(
+    readonly step: ReconcileStep,
+    override readonly cause: unknown,
+  ) {
+    super(`${step}: ${(cause as Error)?.message ?? String(cause)}`);
+  }
 }
 
 export type DriftVerdict =
@@ -58,6 +76,15 @@ export function judgeDrift(redis: Pick<GateInspection, 'loaded' | 'taken' | 'win
 }
 
 /** Whether the claim state's definition is MongoDB's; a state not loaded has nothing to compare. */
+/** Runs one step of a coupon's reconciliation, naming the step if it fails. */
+async function step(name: ReconcileStep, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    throw new CouponStepError(name, error);
+  }
+}
+
 export function sameClaimWindow(redis: MetaDefinition | null, coupon: CouponDefinition): boolean {
   if (!redis) return true;
   return redis.total === coupon.totalQuantity && redis.startsAt === coupon.startsAt.getTime() && redis.endsAt === (coupon.endsAt?.getTime() ?? 0);
@@ -79,13 +106,14 @@ export class Reconciler {
     this.task = new PeriodicTask(
       async (signal) => {
         this.oldestPendingMs = 0;
+        let failed: number;
         try {
-          await this.runOnce(signal);
+          failed = await this.runOnce(signal);
         } catch (error) {
           this.options.onPass?.({ ok: false, oldestPendingMs: this.oldestPendingMs });
           throw error;
         }
-        this.options.onPass?.({ ok: true, oldestPendingMs: this.oldestPendingMs });
+        this.options.onPass?.({ ok: failed === 0, oldestPendingMs: this.oldestPendingMs });
       },
       logger,
       'reconciliation pass failed; will retry',
@@ -103,18 +131,38 @@ export class Reconciler {
   /**
    * One pass over every coupon that takes claims or did recently. Stopped, it ends after the
    * coupon at hand: each repair is complete in itself, and the next start goes over them all again.
+   * A coupon that fails is logged and counted, and the pass goes on with the next one: one coupon
+   * that cannot be settled must never keep every other coupon from being settled and repaired.
+   * Resolves with the number of coupons that failed.
    */
-  async runOnce(signal?: AbortSignal): Promise<void> {
+  async runOnce(signal?: AbortSignal): Promise<number> {
+    let failed = 0;
     for (const coupon of await this.catalog.listRecentlyOpen()) {
-      if (signal?.aborted) return;
+      if (signal?.aborted) break;
+      try {
+        await this.reconcile(coupon);
+      } catch (error) {
+        failed += 1;
+        const { step, cause } = error instanceof CouponStepError ? error : { step: 'load' as const, cause: error };
+        this.logger.error({ couponId: coupon.id, step, err: (cause as Error)?.message ?? String(cause) }, 'could not reconcile a coupon; the pass goes on with the others and the next pass retries it');
+        this.options.onCouponFailed?.(step);
+      }
+    }
+    return failed;
+  }
+
+  private async reconcile(coupon: CouponDefinition): Promise<void> {
+    await step('load', async () => {
       await this.gate.ensureLoaded(coupon);
-      await this.repairDefinition(coupon);
-      await this.settlePending(coupon);
+    });
+    await step('definition', () => this.repairDefinition(coupon));
+    await step('pending', () => this.settlePending(coupon));
+    await step('drift', async () => {
       // What settling left behind: a reservation that keeps ageing is stock stuck until its write lands.
       const oldest = await this.gate.oldestPendingAt(coupon.id);
       if (oldest !== undefined) this.oldestPendingMs = Math.max(this.oldestPendingMs, Date.now() - oldest);
       await this.repairDrift(coupon);
-    }
+    });
   }
 
   private async repairDefinition(listed: CouponDefinition): Promise<void> {
@@ -135,12 +183,18 @@ export class Reconciler {
   private async settlePending(coupon: CouponDefinition): Promise<void> {
     const pending = await this.gate.pendingWinners(coupon.id, this.options.pendingGraceMs);
     if (pending.length === 0) return;
-    // All at once: the issuance writer commits them together, in a batch or a few.
-    const settlements = await Promise.all(pending.map(({ userId, winner }) => this.claims.settle(coupon, userId, winner)));
-    const kinds = { durable: 0, adopted: 0, revoked: 0 };
-    for (const settlement of settlements) kinds[settlement.kind] += 1;
-    this.logger.warn({ couponId: coupon.id, ...kinds }, 'settled reservations whose mongodb write was unconfirmed');
+    // All at once: the issuance writer commits them together, in a batch or a few. Each settles
+    // on its own: one that fails leaves the others settled, and is tried again next pass.
+    const settlements = await Promise.allSettled(pending.map(({ userId, winner }) => this.claims.settle(coupon, userId, winner)));
+    const kinds = { durable: 0, adopted: 0, revoked: 0, cancelled: 0 };
+    const failures: string[] = [];
+    settlements.forEach((settlement, i) => {
+      if (settlement.status === 'fulfilled') kinds[settlement.value.kind] += 1;
+      else failures.push(`${pending[i]!.userId}: ${(settlement.reason as Error)?.message ?? String(settlement.reason)}`);
+    });
+    if (settlements.length > failures.length) this.logger.warn({ couponId: coupon.id, ...kinds }, 'settled reservations whose mongodb write was unconfirmed');
     for (const [kind, count] of Object.entries(kinds)) if (count) this.options.onRepair?.(`pending_${kind}`, count);
+    if (failures.length) throw new Error(`${failures.length} of ${pending.length} reservations not settled (${failures.slice(0, 3).join('; ')})`);
   }
 
   private async repairDrift(coupon: CouponDefinition): Promise<void> {

@@ -125,6 +125,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       metrics.reconcilePasses.inc({ result: ok ? 'ok' : 'failed' });
       metrics.oldestPendingSeconds.set(oldestPendingMs / 1000);
     },
+    onCouponFailed: (step) => metrics.reconcileCouponFailures.inc({ step }),
   });
   // Coupon changes reach every instance: a changed definition or a returned unit ends the
   // sold-out shortcut and is shown to watchers (the stock feed publishes the new figures).
@@ -186,7 +187,8 @@ export function buildServices(settings: ServiceSettings, connections: Connection
         metrics.dependencyUp.set({ dependency: 'mongodb' }, health.mongodb === 'up' ? 1 : 0);
       });
       events.start();
-      changes.start().catch((error: Error) => logger.error({ err: error.message }, 'could not subscribe to coupon changes; definitions are re-validated every 500 ms'));
+      // Re-validation runs from here on; the subscription is retried until it succeeds.
+      changes.start().catch((error: Error) => logger.error({ err: error.message }, 'coupon changes did not start'));
       if (dbClaims) return dbClaims.start(settings.reconcileIntervalMs);
       reconciler.start();
       soldOut.start();

@@ -7,7 +7,9 @@
  * A message can be missed (a subscriber reconnecting, an instance starting): so the definitions
  * of the coupons each instance used in the last minute are also re-read from MongoDB every
  * REVALIDATE_MS in one query, and a definition that differs replaces the cached one. The sold-out
- * memory has its own 500 ms check of `remaining` in Redis (src/claims/sold-out-memory.ts).
+ * memory has its own 500 ms check of the stock position in Redis (src/claims/sold-out-memory.ts).
+ * A failed SUBSCRIBE never turns the re-validation off: it runs from `start`, and the SUBSCRIBE
+ * is tried again until it succeeds.
  */
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
@@ -19,6 +21,8 @@ import { PeriodicTask } from '../support/periodic-task';
 export const COUPON_CHANGED_CHANNEL = 'coupon-changed';
 /** How often the definitions in use are re-validated: bounds a missed message's effect to well under 1 s. */
 export const REVALIDATE_MS = 500;
+/** A failed SUBSCRIBE to the channel is tried again after this long. */
+export const SUBSCRIBE_RETRY_MS = 1000;
 /** A coupon asked for within this window counts as in use. */
 const IN_USE_MS = 60_000;
 
@@ -31,6 +35,9 @@ export interface CouponChange {
 export class CouponChanges {
   private readonly task: PeriodicTask;
   private readonly listeners: Array<(change: CouponChange) => void> = [];
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private wakeRetry: (() => void) | undefined;
 
   constructor(
     private readonly publisher: RedisClient,
@@ -50,12 +57,34 @@ export class CouponChanges {
     this.listeners.push(listener);
   }
 
+  /**
+   * Starts the re-validation at once, whatever the subscription does: it is what covers missed
+   * messages, so a failed SUBSCRIBE must not turn it off. A failed SUBSCRIBE is tried again
+   * (SUBSCRIBE_RETRY_MS) until it succeeds or the instance stops; resolves once subscribed.
+   */
   async start(): Promise<void> {
-    await this.subscriber.subscribe(COUPON_CHANGED_CHANNEL);
     this.task.start(REVALIDATE_MS);
+    this.stopped = false;
+    for (;;) {
+      try {
+        await this.subscriber.subscribe(COUPON_CHANGED_CHANNEL);
+        return;
+      } catch (error) {
+        if (this.stopped) return;
+        this.logger.warn({ err: (error as Error).message }, 'could not subscribe to coupon changes; definitions are re-validated every 500 ms meanwhile; retrying');
+        await new Promise<void>((resolve) => {
+          this.retryTimer = setTimeout(resolve, SUBSCRIBE_RETRY_MS);
+          this.wakeRetry = resolve;
+        });
+        if (this.stopped) return;
+      }
+    }
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.wakeRetry?.();
     return this.task.stop();
   }
 

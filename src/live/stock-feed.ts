@@ -146,6 +146,8 @@ interface Watched {
   pending?: StockSnapshot;
   /** A pass over the subscribers is under way; it hands each the newest `forwarded`. */
   delivering: boolean;
+  /** The Redis subscription of the coupon's channel; the entry is removed if it fails. */
+  subscribed: Promise<void>;
   /** The status timer, and the boundary (ms since the epoch) it is armed for. */
   statusTimer?: NodeJS.Timeout;
   statusTimerAt?: number;
@@ -205,10 +207,27 @@ export class StockFeed {
     if (!coupon) throw notFound('coupon');
     let entry = this.watched.get(couponId);
     if (!entry) {
-      entry = { streams: new Map(), delivering: false };
+      const created: Watched = { streams: new Map(), delivering: false, subscribed: Promise.resolve() };
+      created.subscribed = this.subscriber.subscribe(stockChannel(couponId)).then(
+        () => undefined,
+        (error: unknown) => {
+          // No subscription, so no entry: the next watcher subscribes again instead of relying on
+          // a subscription that never was (and the recheck does not read a coupon nobody watches).
+          if (this.watched.get(couponId) === created) {
+            this.watched.delete(couponId);
+            clearTimeout(created.statusTimer);
+            this.deliverThrottle.forget(couponId);
+          }
+          throw error;
+        },
+      );
+      entry = created;
       this.watched.set(couponId, entry);
-      await this.subscriber.subscribe(stockChannel(couponId));
     }
+    // Every watcher of a new entry waits for its subscription, and fails with it.
+    await entry.subscribed;
+    // The last watcher may have left while this one waited: start over with a new subscription.
+    if (this.watched.get(couponId) !== entry) return this.watch(couponId);
     const watched = entry;
     const stream: LatestValueStream<StockSnapshot> = new LatestValueStream(() => this.leave(couponId, stream));
     watched.streams.set(stream, NOTHING_YET);

@@ -137,19 +137,49 @@ export const loadArgs = (keys: CouponKeys, coupon: ClaimWindow, highestSequence:
     ...freeSequences,
   ] as const;
 
-/** `stored` is MongoDB's: it goes in as durable. */
+/**
+ * `stored` is MongoDB's as read before the script runs: it goes in NOT marked durable, because it
+ * may have been cancelled since (a cancel that found no entry of it in Redis changed nothing
+ * there). The user's next claim checks it in MongoDB (settle) before any ALREADY_ISSUED.
+ */
 export const adoptArgs = (keys: CouponKeys, userId: string, reserved: WinnerEntry, stored: WinnerEntry) =>
-  [keys.meta, keys.winners, keys.pending, keys.free, userId, reserved.issuanceId, reserved.sequence, encodeWinner({ ...stored, durable: true })] as const;
+  [keys.meta, keys.winners, keys.pending, keys.free, userId, reserved.issuanceId, reserved.sequence, encodeWinner({ ...stored, durable: false })] as const;
 
-/** `holder` is MongoDB's: it goes in as durable. */
+/** `holder` is MongoDB's as read before the script runs: NOT marked durable, as in adoptArgs. */
 export const revokeArgs = (keys: CouponKeys, userId: string, reservedIssuanceId: string, holderId: string, holder: WinnerEntry) =>
-  [keys.meta, keys.winners, keys.pending, userId, reservedIssuanceId, holderId, encodeWinner({ ...holder, durable: true })] as const;
+  [keys.meta, keys.winners, keys.pending, userId, reservedIssuanceId, holderId, encodeWinner({ ...holder, durable: false })] as const;
 
 /** Users with the issuance id MongoDB now holds for each. */
 export const confirmArgs = (keys: CouponKeys, confirmed: Array<{ userId: string; issuanceId: string }>) =>
   [keys.winners, keys.pending, ...confirmed.flatMap(({ userId, issuanceId }) => [userId, issuanceId])] as const;
 
 export const stockArgs = (keys: CouponKeys) => [keys.meta, keys.free] as const;
+
+/** A sold-out coupon's winners as Redis holds them, at one stock position (sold-out-4.lua). */
+export interface SoldOutState {
+  loaded: boolean;
+  remaining: number;
+  epoch: number;
+  version: number;
+  /** No unit free and one winner entry per sequence taken; winners and pending are empty otherwise. */
+  soldOut: boolean;
+  winners: Map<string, WinnerEntry>;
+  /** Users whose MongoDB write is unconfirmed (a pending mark). */
+  pending: Set<string>;
+}
+
+export const soldOutArgs = (keys: CouponKeys) => [keys.meta, keys.winners, keys.pending, keys.free] as const;
+
+export function parseSoldOutReply(reply: unknown): SoldOutState {
+  if (!Array.isArray(reply) || reply.length !== 7 || !reply.slice(0, 5).every((v) => typeof v === 'number')) {
+    throw new ScriptReplyError(`sold-out reply ${JSON.stringify(reply)?.slice(0, 200)}`);
+  }
+  const [loaded, remaining, epoch, version, soldOut, flat, pending] = reply as [number, number, number, number, number, unknown, unknown];
+  if (!Array.isArray(flat) || flat.length % 2 !== 0 || !Array.isArray(pending)) throw new ScriptReplyError('sold-out reply: winners or pending malformed');
+  const winners = new Map<string, WinnerEntry>();
+  for (let i = 0; i < flat.length; i += 2) winners.set(String(flat[i]), decodeWinner(String(flat[i + 1])));
+  return { loaded: loaded === 1, remaining, epoch, version, soldOut: soldOut === 1, winners, pending: new Set(pending.map(String)) };
+}
 
 /** A coupon's Redis bookkeeping as the reconciler compares it with MongoDB. */
 export interface GateInspection {
@@ -247,6 +277,7 @@ declare module 'ioredis' {
     couponDefine(...args: readonly Arg[]): Result<unknown, Context>;
     couponCancel(...args: readonly Arg[]): Result<number, Context>;
     couponRetire(...args: readonly Arg[]): Result<number, Context>;
+    couponSoldOut(...args: readonly Arg[]): Result<unknown, Context>;
   }
 }
 
@@ -262,6 +293,7 @@ const SCRIPTS = {
   couponDefine: 'define-2.lua',
   couponCancel: 'cancel-4.lua',
   couponRetire: 'retire-4.lua',
+  couponSoldOut: 'sold-out-4.lua',
   // v3 opening draw (keys, arguments and replies in draw-scripts.ts).
   ...DRAW_SCRIPTS,
 } as const;
@@ -277,7 +309,7 @@ export function defineCouponScripts(redis: Redis | Cluster): void {
     redis.defineCommand(name, {
       numberOfKeys: keyCount,
       lua,
-      readOnly: name === 'couponStock' || name === 'couponInspect',
+      readOnly: name === 'couponStock' || name === 'couponInspect' || name === 'couponSoldOut',
     });
   }
 }

@@ -70,12 +70,13 @@ test('loading is a no-op when the state exists, and handed-back sequences are re
   expect(next.remaining).toBe(3);
 });
 
-test('adopting a stored issuance undoes the reservation and hands its sequence back', async () => {
+test('adopting a stored issuance undoes the reservation and hands its sequence back; the stored one is checked in MongoDB before it is answered', async () => {
   const keys = await loadedCoupon(5);
   const reserved = (await claim(keys, 'u', 'fresh')).winner!;
   const stored = { sequence: 9, issuedAtMs: 1000, issuanceId: 'stored' };
   expect(await redis.couponAdopt(...adoptArgs(keys, 'u', reserved, stored))).toBe(1);
-  expect(await claim(keys, 'u', 'again')).toMatchObject({ status: 'ALREADY_ISSUED', winner: stored, pending: false });
+  // Read from MongoDB before the script, it may have been cancelled since: not answered straight from Redis.
+  expect(await claim(keys, 'u', 'again')).toMatchObject({ status: 'ALREADY_ISSUED', winner: stored, pending: true });
   expect(parseStockReply(await redis.couponStock(...stockArgs(keys))).remaining).toBe(5);
   expect(await redis.couponAdopt(...adoptArgs(keys, 'u', reserved, stored))).toBe(0);
 });
@@ -88,4 +89,12 @@ test('revoking drops the reservation without handing back its taken sequence, an
   expect(await redis.hget(keys.winners, 'late')).toBeNull();
   expect((await claim(keys, 'holder')).status).toBe('ALREADY_ISSUED');
   expect((await claim(keys, 'late')).winner!.sequence).toBe(2);
+});
+
+test('a holder recorded by a revoke is not taken for durable: its claim goes to MongoDB first, where it may be cancelled by now', async () => {
+  const keys = await loadedCoupon(5);
+  const reserved = (await claim(keys, 'late', 'r1')).winner!;
+  const holder = { sequence: reserved.sequence, issuedAtMs: 1, issuanceId: 'h' };
+  await redis.couponRevoke(...revokeArgs(keys, 'late', 'r1', 'holder', holder));
+  expect(await claim(keys, 'holder', 'h2')).toMatchObject({ status: 'ALREADY_ISSUED', winner: holder, pending: true });
 });

@@ -6,7 +6,9 @@
   ARGV[1] userId
   ARGV[2] issuanceId of the reservation being undone
   ARGV[3] its sequence
-  ARGV[4] the stored issuance as a durable winner entry ("=sequence:issuedAtMs:issuanceId")
+  ARGV[4] the stored issuance as a winner entry NOT marked durable ("sequence:issuedAtMs:issuanceId"):
+          it was read from MongoDB before this script and may have been cancelled since, so the
+          user's next claim checks it in MongoDB first (see revoke-3.lua)
 
   Meta is only updated, never created: without it (lost) the coupon is not loaded, and the next
   access rebuilds it from MongoDB; a meta made of a version alone would pass for loaded.

@@ -7,7 +7,14 @@
   ARGV[1] userId of the dropped reservation
   ARGV[2] its issuanceId
   ARGV[3] userId holding the sequence in MongoDB
-  ARGV[4] that user's issuance as a durable winner entry ("=sequence:issuedAtMs:issuanceId")
+  ARGV[4] that user's issuance as a winner entry NOT marked durable ("sequence:issuedAtMs:issuanceId")
+
+  The holder was read from MongoDB before this script and may have been cancelled since: a cancel
+  that found no entry of it here changed nothing in Redis. So the holder's entry goes in (if the
+  holder has none) without the durable mark: it is never answered ALREADY_ISSUED straight from
+  Redis, the holder's next claim checks it in MongoDB first (a cancelled one is dropped and its
+  unit returned, see ClaimService.settle), and the reconciler counts it against MongoDB. A durable
+  mark here could restore a cancelled winner until the next reconciliation pass.
 
   Meta is only updated, never created (see adopt-4.lua).
 
