@@ -84,10 +84,10 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     rateLimiter,
     onStockChanged: (couponId) => stockFeed.changed(couponId),
     onClaim: (outcome, seconds) => {
-      metrics.claims.inc({ outcome });
+      metrics.claims.add(outcome);
       metrics.claimSeconds.observe(seconds);
     },
-    onAnsweredFromMemory: () => metrics.claimsFromMemory.inc(),
+    onAnsweredFromMemory: () => metrics.claimsFromMemory.add(),
   };
   const soldOut = new SoldOutMemory(models, gate, logger);
   const claims = new ClaimService(catalog, gate, writer, logger, claimOptions, soldOut);
