@@ -167,10 +167,18 @@ async function run(subscribers: number, stock: number): Promise<void> {
       }
     }
     delays.sort((a, b) => a - b);
+    // The figure watchers care about: from the last win's answer to each watcher seeing SOLD_OUT.
+    const lastWin = answeredAt.get(0);
+    const toSoldOut = received
+      .map((seen) => seen.get(0))
+      .filter((at): at is number => at !== undefined && lastWin !== undefined)
+      .map((at) => performance.timeOrigin + at - lastWin!)
+      .sort((a, b) => a - b);
     console.log(
       [
         `subscribers ${subscribers}, stock ${stock}: all ${finished}/${subscribers} saw SOLD_OUT`,
         `  claims answered in ${claimsMs.toFixed(0)} ms (${answeredAt.size} ISSUED, ${shed} refused by admission control); last subscriber saw 0 after ${dropMs.toFixed(0)} ms`,
+        `  SOLD_OUT seen after the last win was answered: last of ${toSoldOut.length} watchers ${toSoldOut.at(-1)?.toFixed(0)} ms, p50 ${pct(toSoldOut, 50).toFixed(0)} ms, p99 ${pct(toSoldOut, 99).toFixed(0)} ms`,
         `  events delivered ${events} (${(events / subscribers).toFixed(1)} per subscriber for ${stock} claims)`,
         // Negative: the update beat the claim's own answer (stock is published when Redis decides; the answer waits for MongoDB).
         `  update time minus claim answer time: p50 ${pct(delays, 50).toFixed(1)} ms, p99 ${pct(delays, 99).toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,

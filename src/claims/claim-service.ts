@@ -35,7 +35,8 @@ const MAX_ATTEMPTS = 5;
 
 export interface ClaimServiceOptions {
   deadlineMs: number;
-  onStockChanged: (couponId: string) => void;
+  /** `remaining`: the stock the change left, when known (0 is published at once). */
+  onStockChanged: (couponId: string, remaining?: number) => void;
   /** Called once per claim with its status, or the error code it failed with. */
   onClaim?: (outcome: string, seconds: number) => void;
   /** Counted before the claim script, so a refused claim costs no coupon work. */
@@ -162,7 +163,7 @@ export class ClaimService {
         if (reply.status === 'SOLD_OUT' && !reply.suspect) this.soldOut?.soldOut(coupon);
         return { status: reply.status, issuance: null, remaining: reply.remaining };
       }
-      if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id);
+      if (reply.status === 'ISSUED') this.options.onStockChanged(coupon.id, reply.remaining);
       if (reply.status === 'ALREADY_ISSUED' && !reply.pending) {
         return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, reply.winner, true), remaining: reply.remaining };
       }

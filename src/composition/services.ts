@@ -82,7 +82,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   const claimOptions: ClaimServiceOptions = {
     deadlineMs: settings.requestTimeoutMs,
     rateLimiter,
-    onStockChanged: (couponId) => stockFeed.changed(couponId),
+    onStockChanged: (couponId, remaining) => stockFeed.changed(couponId, remaining),
     onClaim: (outcome, seconds) => {
       metrics.claims.add(outcome);
       metrics.claimSeconds.observe(seconds);
