@@ -124,10 +124,12 @@ class WindowLimit {
     // Not queued behind a reconnect: counted in memory at once.
     if (this.redis.status !== 'ready') return this.inMemory(key);
     const hash = windowKey(this.name, key, window);
+    const counting = this.redis.hincrby(hash, key, 1);
+    // After the count, in the same write: an expiry sent before the hash exists would set nothing.
     if (!this.expiring.has(hash)) this.expire(hash);
     let counted: number;
     try {
-      counted = await this.redis.hincrby(hash, key, 1);
+      counted = await counting;
       if (typeof counted !== 'number') throw new Error(`unexpected HINCRBY reply ${String(counted)}`);
     } catch {
       return this.inMemory(key);
@@ -144,7 +146,10 @@ class WindowLimit {
   private expire(hash: string): void {
     const expiring = this.expiring;
     expiring.add(hash);
-    this.redis.pexpire(hash, KEY_TTL_MS).catch(() => expiring.delete(hash));
+    this.redis.pexpire(hash, KEY_TTL_MS).then(
+      (set) => set === 1 || expiring.delete(hash),
+      () => expiring.delete(hash),
+    );
   }
 
   private async inMemory(key: string): Promise<number | undefined> {

@@ -110,6 +110,8 @@ function countingRedis() {
     },
     async pexpire(key: string, ms: number) {
       sent.expiries += 1;
+      // As Redis: no expiry for a key that does not exist (yet).
+      if (!hashes.has(key)) return 0;
       expiries.set(key, ms);
       return 1;
     },
@@ -129,6 +131,7 @@ describe('claim rate limiter counting in Redis', () => {
       ['alice', 2],
     ]);
     expect(sent).toEqual({ counts: 4, expiries: 2 });
+    expect([...expiries.keys()].sort()).toEqual([...hashes.keys()].sort());
     expect(new Set(expiries.values())).toEqual(new Set([2000]));
   });
 
