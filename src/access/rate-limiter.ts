@@ -140,8 +140,11 @@ class WindowLimit {
   }
 
   /**
-   * Once per window per hash on this instance, sent with the count: the hash goes a window after
-   * its own. Tried again by the next count when it failed, so no hash outlives its window for long.
+   * Once per window per hash on this instance, sent right after the count: the hash goes a window
+   * after its own. When it set nothing (or failed), the next count of that hash in the window
+   * sends it again; a hash whose expiry failed with no later count keeps its few fields until
+   * removed by hand (`ratelimit:claim:*`), which needs PEXPIRE to fail just after HINCRBY succeeded
+   * on the same connection.
    */
   private expire(hash: string): void {
     const expiring = this.expiring;
