@@ -56,12 +56,14 @@ export interface ContextInput {
 
 /** Synchronous (token checks are), so a compiled request awaits nothing before its resolver. */
 export function buildContext(services: Services, input: ContextInput): GraphQLContext {
-  const base = { services, clientIp: input.clientIp, requestId: input.requestId };
+  // One object of one shape per request (no spread of a base object): built for every claim.
+  const context: GraphQLContext = { services, viewer: undefined, authError: undefined, clientIp: input.clientIp, requestId: input.requestId };
   try {
-    return { ...base, viewer: services.authenticator.viewerFrom(input.authorization) };
+    context.viewer = services.authenticator.viewerFrom(input.authorization);
   } catch (error) {
-    return { ...base, authError: error as GraphQLError };
+    context.authError = error as GraphQLError;
   }
+  return context;
 }
 
 export function requireViewer(context: GraphQLContext): Viewer {

@@ -75,3 +75,31 @@ export function cpuByLayer(profile: CpuProfile, top = 15): { layers: LayerTime[]
   const hottest = [...byFunction.values()].sort((a, b) => b.ms - a.ms).slice(0, top);
   return { layers, hottest, busyMs, totalMs };
 }
+
+/**
+ * Inclusive time per function (its own samples and those of everything it called), each function
+ * counted once per sample however deep its recursion: says which part of a request costs what.
+ */
+export function inclusiveTimes(profile: CpuProfile & { nodes: Array<{ children?: number[] }> }, top = 40): HotFunction[] {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const selfMs = new Map<number, number>();
+  profile.samples.forEach((nodeId, i) => selfMs.set(nodeId, (selfMs.get(nodeId) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000));
+  const totals = new Map<string, HotFunction>();
+  for (const [nodeId, ms] of selfMs) {
+    const seen = new Set<string>();
+    for (let id: number | undefined = nodeId; id !== undefined; id = parentOf.get(id)) {
+      const { functionName, url } = byId.get(id)!.callFrame;
+      if (functionName === '(root)' || functionName === '(idle)') continue;
+      const source = `${shortSource(url)}:${(byId.get(id)!.callFrame as { lineNumber?: number }).lineNumber ?? ''}`;
+      const key = `${functionName}@${source}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const total = totals.get(key) ?? { functionName, source, ms: 0 };
+      total.ms += ms;
+      totals.set(key, total);
+    }
+  }
+  return [...totals.values()].sort((a, b) => b.ms - a.ms).slice(0, top);
+}

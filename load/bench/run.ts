@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: claimCoupon throughput and latency with distinct users over 50 connections,
  * against the real service (its own process, fresh embedded servers) and, in the same run and
- * alternating round by round, against the reference: Apollo Server with the same schema and
- * handler answering the same mutation with a constant. Two claim paths: "wins" (every claim
+ * alternating round by round, against two yardsticks: Apollo Server with the same schema and
+ * handler answering the same mutation with a constant, and plain node:http answering a constant
+ * JSON (the floor of what Node allows). Two claim paths: "wins" (every claim
  * ISSUED: Redis script and MongoDB group commit) and "sold out" (answered from the sold-out memory, no Redis command: what most
  * claims of a drop are). Then a bench-only instrumented build of the service says where a
  * claim's time goes: wall time per stage and CPU time per layer. Report in
@@ -14,7 +15,7 @@
  *   --workers  the service's WORKERS
  *   --node-options  the service's NODE_OPTIONS, e.g. '--max-semi-space-size=32'
  *   --env NAME=value  more service configuration (repeatable), e.g. GROUP_COMMIT_MAX_IN_FLIGHT=1
- *   --quick    sold out against the reference only, no report file: for trying a change
+ *   --quick    sold out against the yardsticks only, no report file: for trying a change
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -167,10 +168,13 @@ function cpuSecondsOfTree(pid: number): number {
   return ticks / TICKS_PER_SECOND;
 }
 
-/** The reference Apollo server as its own process, like the service. */
-async function startReference(): Promise<Target> {
-  const log = fs.openSync(path.join(RESULTS_DIR, 'bench-reference.log'), 'w');
-  const child = spawn(process.execPath, [`${BUILD_DIR}/load/bench/reference-server.js`], {
+/**
+ * A yardstick as its own process, like the service: the reference Apollo server
+ * (reference-server.ts) or the plain node:http floor (floor-server.ts).
+ */
+async function startYardstick(name: 'reference' | 'floor'): Promise<Target> {
+  const log = fs.openSync(path.join(RESULTS_DIR, `bench-${name}.log`), 'w');
+  const child = spawn(process.execPath, [`${BUILD_DIR}/load/bench/${name}-server.js`], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', log],
     env: { ...process.env, ...PRODUCTION_ENV },
@@ -181,10 +185,10 @@ async function startReference(): Promise<Target> {
     let seen = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
-      const match = /REFERENCE_PORT=(\d+)/.exec(seen);
+      const match = /(?:REFERENCE|FLOOR)_PORT=(\d+)/.exec(seen);
       if (match) resolve(Number(match[1]));
     });
-    child.once('exit', (code) => reject(new Error(`reference server exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${name} server exited with ${code}`)));
   });
   return {
     url: `http://127.0.0.1:${port}`,
@@ -202,50 +206,71 @@ const median = (rounds: Measured[]) => [...rounds].sort(byThroughput)[Math.floor
 interface Comparison {
   wins?: Measured;
   soldOut: Measured[];
+  /** Apollo Server answering a constant (reference-server.ts), each round right after the claim's. */
   reference: Measured[];
+  /** Plain node:http answering a constant (floor-server.ts), each round right after Apollo's. */
+  floor: Measured[];
+}
+
+/** The claim's throughput over a yardstick's, round by round (both measured back to back), and their median. */
+function ratios(claim: Measured[], yardstick: Measured[]): { perRound: number[]; median: number } {
+  const perRound = claim.map((m, i) => m.requestsPerSecond / yardstick[i]!.requestsPerSecond);
+  const sorted = [...perRound].sort((a, b) => a - b);
+  return { perRound, median: sorted[Math.floor(sorted.length / 2)]! };
 }
 
 /**
  * Wins once (every claim ISSUED: Redis script and MongoDB write; each round would need fresh users
- * and a larger collection), then rounds that alternate the sold-out claim (answered from memory) with the
- * reference, so both see the same machine: on shared cores one run alone swings by a third.
+ * and a larger collection), then rounds that alternate the sold-out claim (answered from memory)
+ * with the two yardsticks, so all three see the same machine: on shared cores one run alone swings
+ * by a third. Every round has users of its own (new tokens), as a drop has: nothing the service
+ * remembers of one user's token helps it with the next round.
  */
 async function compareWithReference(withWins: boolean): Promise<Comparison> {
-  const [service, reference] = await Promise.all([
+  const [service, reference, floor] = await Promise.all([
     startServiceProcess({
       entry: `${BUILD_DIR}/src/main.js`,
       logFile: path.join(RESULTS_DIR, 'bench-service.log'),
       env: { ...PRODUCTION_ENV, WORKERS: args.workers, NODE_OPTIONS: args['node-options'], ...serviceEnv },
     }),
-    startReference(),
+    startYardstick('reference'),
+    startYardstick('floor'),
   ]);
   try {
     const couponId = await createCoupon(service, { name: 'Bench', totalQuantity: STOCK });
-    const [warm, winners, measured] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, wins, 'win'), tokensFor(service.jwtSecret, claims, 'bench')];
+    const [warm, winners] = [tokensFor(service.jwtSecret, WARMUP_CLAIMS, 'warm'), tokensFor(service.jwtSecret, wins, 'win')];
+    const roundTokens = (round: number | 'unmeasured') => tokensFor(service.jwtSecret, claims, `bench-${round}`);
     await hammer(service.url, couponId, warm, 'ISSUED');
     const winsRun = withWins ? await hammer(service.url, couponId, winners, 'ISSUED', service.pid) : undefined;
     const goneId = await createCoupon(service, { name: 'Bench (gone)', totalQuantity: 1 });
     await hammer(service.url, goneId, warm.slice(0, 1), 'ISSUED');
-    // Same headers and body as the service gets; the reference ignores the token.
+    // Same headers and body as the service gets; the yardsticks ignore the token.
     const referenceId = '650000000000000000000000';
     await hammer(reference.url, referenceId, warm, 'ISSUED');
+    await hammer(floor.url, referenceId, warm, 'ISSUED');
     // One full unmeasured round each first: the first round after start ran 10-20% slower on
-    // both sides (code still being optimised), and would otherwise weigh in the median.
-    await hammer(service.url, goneId, measured, 'SOLD_OUT');
-    await hammer(reference.url, referenceId, measured, 'ISSUED');
+    // all sides (code still being optimised), and would otherwise weigh in the median.
+    const unmeasured = roundTokens('unmeasured');
+    await hammer(service.url, goneId, unmeasured, 'SOLD_OUT');
+    await hammer(reference.url, referenceId, unmeasured, 'ISSUED');
+    await hammer(floor.url, referenceId, unmeasured, 'ISSUED');
     const soldOut: Measured[] = [];
     const referenceRounds: Measured[] = [];
+    const floorRounds: Measured[] = [];
     for (let round = 0; round < rounds; round++) {
-      soldOut.push(await hammer(service.url, goneId, measured, 'SOLD_OUT', service.pid));
-      referenceRounds.push(await hammer(reference.url, referenceId, measured, 'ISSUED', reference.pid));
-      const [claim, yardstick] = [soldOut[round]!, referenceRounds[round]!];
+      const tokens = roundTokens(round);
+      soldOut.push(await hammer(service.url, goneId, tokens, 'SOLD_OUT', service.pid));
+      referenceRounds.push(await hammer(reference.url, referenceId, tokens, 'ISSUED', reference.pid));
+      floorRounds.push(await hammer(floor.url, referenceId, tokens, 'ISSUED', floor.pid));
+      const [claim, apollo, node] = [soldOut[round]!, referenceRounds[round]!, floorRounds[round]!];
+      const show = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} req/s (${m.cpuMicrosPerRequest!.toFixed(0)} µs CPU each)`;
       process.stdout.write(
-        `  round ${round + 1}: sold out ${claim.requestsPerSecond.toFixed(0)} req/s (${claim.cpuMicrosPerRequest!.toFixed(0)} µs CPU each), reference ${yardstick.requestsPerSecond.toFixed(0)} req/s (${yardstick.cpuMicrosPerRequest!.toFixed(0)} µs)\n`,
+        `  round ${round + 1}: sold out ${show(claim)}, Apollo no-op ${show(apollo)}, node:http floor ${show(node)}; ratios ${(claim.requestsPerSecond / apollo.requestsPerSecond).toFixed(2)} x Apollo, ${(claim.requestsPerSecond / node.requestsPerSecond).toFixed(2)} of floor\n`,
       );
     }
-    return { wins: winsRun, soldOut, reference: referenceRounds };
+    return { wins: winsRun, soldOut, reference: referenceRounds, floor: floorRounds };
   } finally {
-    await Promise.all([service.stop(), reference.stop()]);
+    await Promise.all([service.stop(), reference.stop(), floor.stop()]);
   }
 }
 
@@ -317,7 +342,14 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
   const row = (label: string, m: Measured) =>
     `| ${label} | ${m.requestsPerSecond.toFixed(0)} | ${m.latency.p50} | ${m.latency.p90} | ${m.latency.p99} | ${m.latency.max} | ${m.errors} | ${m.timeouts} | ${m.non2xx} | ${m.graphqlErrors} | ${m.unexpected} |`;
   const reference = median(comparison.reference);
+  const floor = median(comparison.floor);
   const soldOut = median(comparison.soldOut);
+  const toApollo = ratios(comparison.soldOut, comparison.reference);
+  const toFloor = ratios(comparison.soldOut, comparison.floor);
+  const cpuRange = (rounds: Measured[]) => {
+    const cpu = rounds.map((m) => m.cpuMicrosPerRequest ?? NaN).sort((a, b) => a - b);
+    return `${cpu[0]!.toFixed(0)}–${cpu[cpu.length - 1]!.toFixed(0)} µs (median ${cpu[Math.floor(cpu.length / 2)]!.toFixed(0)})`;
+  };
   const perRound = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} (${m.cpuMicrosPerRequest?.toFixed(0) ?? '?'})`;
   const stageRow = (label: string, stage: Stage, note: string) => {
     const cells = [breakdown.wins, breakdown.soldOut].map((phase) => {
@@ -355,22 +387,27 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     'coupon large enough that every claim is ISSUED (Redis script and MongoDB group commit every time);',
     `"sold out": ${claims} claims on a coupon already gone (answered from memory once every winner is in MongoDB, no Redis command: what most claims of a drop are).`,
     'The service runs as its own process with fresh embedded Redis and MongoDB-compatible servers; the',
-    'load generator, the service and both servers share the machine. The reference is Apollo Server with',
-    'the same schema and HTTP handler answering the same mutation with a constant (load/bench/reference-server.ts).',
-    'Both run as production does: compiled JavaScript (load/bench/tsconfig.build.json), NODE_ENV=production.',
-    `After one unmeasured round each, they are measured in ${rounds} rounds alternating with each other; the rows show each one's median round.`,
+    'load generator, the service and both servers share the machine. Two yardsticks: Apollo Server with',
+    'the same schema and HTTP handler answering the same mutation with a constant (load/bench/reference-server.ts),',
+    'and plain node:http reading and parsing the same body and answering a constant JSON (load/bench/floor-server.ts): the floor.',
+    'All run as production does: compiled JavaScript (load/bench/tsconfig.build.json), NODE_ENV=production.',
+    `After one unmeasured round each, they are measured in ${rounds} rounds, claim then Apollo then floor, each round with new users; the rows show each one's median round.`,
     '',
     '| server | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | timeouts | non-2xx | GraphQL errors | other outcome |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     row('coupon service, claimCoupon, sold out', soldOut),
     row('reference Apollo Server, constant resolver', reference),
+    row('floor: plain node:http, constant JSON', floor),
     row('coupon service, claimCoupon, wins', comparison.wins),
     '',
-    `Rounds, sold out / reference, req/s (µs of server CPU per request): ${comparison.soldOut
-      .map((m, i) => `${perRound(m)} / ${perRound(comparison.reference[i]!)}`)
-      .join(', ')}.`,
+    `Rounds, sold out / Apollo / floor, req/s (µs of server CPU per request): ${comparison.soldOut
+      .map((m, i) => `${perRound(m)} / ${perRound(comparison.reference[i]!)} / ${perRound(comparison.floor[i]!)}`)
+      .join('; ')}.`,
     '',
-    `**Ratio claim/reference (throughput, medians): sold out ${(soldOut.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}, wins ${(comparison.wins.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}.**`,
+    `**Sold-out claim throughput over Apollo's no-op: ${f2(toApollo.median)} (rounds ${toApollo.perRound.map(f2).join(', ')}); over the node:http floor: ${f2(toFloor.median)} (rounds ${toFloor.perRound.map(f2).join(', ')}).**`,
+    '',
+    `Server CPU per request: sold-out claim ${cpuRange(comparison.soldOut)}, Apollo no-op ${cpuRange(comparison.reference)}, node:http floor ${cpuRange(comparison.floor)}.`,
+    `Wins over Apollo's no-op: ${(comparison.wins.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}.`,
     '',
     "## Where a claim's time goes (instrumented run)",
     '',
@@ -405,11 +442,14 @@ async function main(): Promise<void> {
   const comparison = await compareWithReference(!args.quick);
   const soldOut = median(comparison.soldOut);
   const reference = median(comparison.reference);
-  const describe = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.latency.p99} ms, errors ${m.errors + m.timeouts + m.non2xx + m.graphqlErrors}`;
-  process.stdout.write(`  sold out (median): ${describe(soldOut)}\n  reference (median): ${describe(reference)}\n`);
+  const floor = median(comparison.floor);
+  const describe = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} req/s, p99 ${m.latency.p99} ms, errors ${m.errors + m.timeouts + m.non2xx + m.graphqlErrors + m.unexpected}`;
+  process.stdout.write(`  sold out (median): ${describe(soldOut)}\n  Apollo no-op (median): ${describe(reference)}\n  node:http floor (median): ${describe(floor)}\n`);
   if (comparison.wins) process.stdout.write(`  wins: ${describe(comparison.wins)}\n`);
-  const ratio = (m: Measured | undefined) => (m ? (m.requestsPerSecond / reference.requestsPerSecond).toFixed(2) : 'not run');
-  process.stdout.write(`  ratio claim/reference: sold out ${ratio(soldOut)}, wins ${ratio(comparison.wins)}\n`);
+  const toApollo = ratios(comparison.soldOut, comparison.reference);
+  const toFloor = ratios(comparison.soldOut, comparison.floor);
+  process.stdout.write(`  sold out over Apollo no-op: ${toApollo.median.toFixed(2)} (rounds ${toApollo.perRound.map((r) => r.toFixed(2)).join(', ')})\n`);
+  process.stdout.write(`  sold out over node:http floor: ${toFloor.median.toFixed(2)} (rounds ${toFloor.perRound.map((r) => r.toFixed(2)).join(', ')})\n`);
   if (!comparison.wins) return;
   const breakdown = await benchBreakdown();
   const argv = process.argv.slice(2).join(' ');

@@ -53,7 +53,8 @@ const MAX_ATTEMPTS = 5;
 
 export interface ClaimServiceOptions {
   deadlineMs: number;
-  onStockChanged: (couponId: string) => void;
+  /** `remaining`: the stock the change left, when known (0 is published at once). */
+  onStockChanged: (couponId: string, remaining?: number) => void;
   /** Called once per claim with its status, or the error code it failed with. */
   onClaim?: (outcome: string, seconds: number) => void;
   /** Counted before the claim script, so a refused claim costs no coupon work. */
@@ -206,7 +207,7 @@ export class ClaimService {
         return { status: reply.status, issuance: null, remaining: reply.remaining };
       }
       if (reply.status === 'ISSUED') {
-        this.options.onStockChanged(coupon.id);
+        this.options.onStockChanged(coupon.id, reply.remaining);
         // A win at a later stock position than a remembered sell-out: a unit was free after all,
         // and this winner, whose write is pending, must never hear SOLD_OUT from memory.
         this.soldOut?.won(coupon, reply.version);

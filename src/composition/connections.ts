@@ -38,7 +38,8 @@ export async function openConnections(settings: { redis: RedisTarget; mongoUri: 
   const redis = createRedisClient(target, { name: 'coupon-commands', logger, autoPipelining: true });
   const publisher = createRedisClient(target, { name: 'coupon-stock-publisher', logger });
   const subscriber = createRedisClient(target, { name: 'coupon-stock-subscriber', logger, shardedSubscriber: true });
-  const limiterRedis = createRedisClient(target, { name: 'coupon-rate-limiter', logger, commandTimeoutMs: RATE_LIMIT_TIMEOUT_MS });
+  // Plain commands only (no script), so auto-pipelining is safe: a tick's counts go in one write.
+  const limiterRedis = createRedisClient(target, { name: 'coupon-rate-limiter', logger, commandTimeoutMs: RATE_LIMIT_TIMEOUT_MS, autoPipelining: true });
   const clients = [redis, publisher, subscriber, limiterRedis];
   const dropRedis = () => clients.forEach((client) => client.disconnect());
 

@@ -106,7 +106,7 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
       operations: compiledOperations,
       formatError,
       onErrors: (context, operationName, errors) => logRequestFailures(logger, { requestId: context.requestId, operationName, userId: context.viewer?.id, errors }),
-      onAnswered: (path) => metrics.graphqlRequests.inc({ path }),
+      onAnswered: (path) => metrics.graphqlRequests.add(path),
     },
   });
   const limitsOfBody = { maxBytes: MAX_BODY_BYTES, timeoutMs: BODY_READ_TIMEOUT_MS };

@@ -105,13 +105,13 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   const claimOptions: ClaimServiceOptions = {
     deadlineMs: settings.requestTimeoutMs,
     rateLimiter,
-    onStockChanged: (couponId) => stockFeed.changed(couponId),
+    onStockChanged: (couponId, remaining) => stockFeed.changed(couponId, remaining),
     onClaim: (outcome, seconds) => {
       events.claimed(seconds);
-      metrics.claims.inc({ outcome });
+      metrics.claims.add(outcome);
       metrics.claimSeconds.observe(seconds);
     },
-    onAnsweredFromMemory: () => metrics.claimsFromMemory.inc(),
+    onAnsweredFromMemory: () => metrics.claimsFromMemory.add(),
   };
   const soldOut = new SoldOutMemory(models, gate, logger);
   const claims = new ClaimService(catalog, gate, writer, logger, { ...claimOptions, openingDraw }, soldOut);

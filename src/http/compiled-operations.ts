@@ -35,9 +35,16 @@ export class CompiledOperations {
     this.seenOnce = new LRUCache({ max: Math.max(maxDocuments, 1) * 4 });
   }
 
+  /** The last document found, compared by text before the cache is asked (a drop sends one document over and over). */
+  private last?: { source: string; operationName: string | undefined; compiled: CompiledQuery };
+
   /** The compiled form of a document Apollo has accepted with this text and operation name. */
   find(source: string, operationName: string | undefined): CompiledQuery | undefined {
-    return this.cache.get(keyOf(source, operationName));
+    const last = this.last;
+    if (last !== undefined && last.source === source && last.operationName === operationName) return last.compiled;
+    const compiled = this.cache.get(keyOf(source, operationName));
+    if (compiled) this.last = { source, operationName, compiled };
+    return compiled;
   }
 
   /**
@@ -139,12 +146,17 @@ export function responseMediaType(accept: string | undefined): string | undefine
   return chosen || undefined;
 }
 
+/** The fields of a request body the compiled path understands; any other goes to Apollo. */
+const PLAIN_FIELDS = new Set(['query', 'operationName', 'variables', 'extensions']);
+
 export function asPlainRequest(body: unknown, accept: string | undefined): PlainRequest | undefined {
   const mediaType = responseMediaType(accept);
   if (!mediaType) return undefined;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const { query, operationName, variables, extensions, ...rest } = body as Record<string, unknown>;
-  if (typeof query !== 'string' || Object.keys(rest).length > 0) return undefined;
+  const fields = body as Record<string, unknown>;
+  for (const name in fields) if (!PLAIN_FIELDS.has(name)) return undefined;
+  const { query, operationName, variables, extensions } = fields;
+  if (typeof query !== 'string') return undefined;
   // Client libraries send extensions such as clientLibrary, which Apollo ignores; APQ's persistedQuery it does not.
   if (extensions !== undefined && (typeof extensions !== 'object' || extensions === null || 'persistedQuery' in extensions)) return undefined;
   if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;

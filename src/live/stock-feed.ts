@@ -3,8 +3,10 @@
  *
  * Publishing: claims call `changed(couponId)`. Per coupon, at most one message per interval
  * goes out on Redis pub/sub, carrying the stock read at send time (so always the latest),
- * and a change is never left unsent: the trailing send covers the last one (sold out), and a
- * graceful stop sends what is still waiting for its interval (see `stop` and `flush`).
+ * and a change is never left unsent: the trailing send covers the last one, and a graceful
+ * stop sends what is still waiting for its interval (see `stop` and `flush`). The claim that
+ * takes the last unit is published at once, and a final state (SOLD_OUT, ENDED) is delivered
+ * at once on receipt: neither waits for a coalescing window.
  *
  * Receiving: one Redis subscription per coupon per instance, however many clients watch it,
  * dropped when the last one leaves. Messages carry the coupon's stock position (epoch,
@@ -106,6 +108,12 @@ class KeyedThrottle {
     this.timers.set(key, setTimeout(() => this.run(key), wait));
   }
 
+  /** Fires now, whether or not the interval has passed (a waiting fire is replaced by this one). */
+  now(key: string): void {
+    clearTimeout(this.timers.get(key));
+    this.run(key);
+  }
+
   /** Fires now every key that waits for its interval. */
   flush(): void {
     for (const [key, timer] of [...this.timers]) {
@@ -131,6 +139,9 @@ class KeyedThrottle {
     this.fire(key);
   }
 }
+
+/** A state with nothing after it but the end: no unit left to claim, or the coupon over. */
+const isFinal = (snapshot: StockSnapshot) => snapshot.status === 'SOLD_OUT' || snapshot.status === 'ENDED';
 
 type StockPosition = Pick<StockSnapshot, 'epoch' | 'version'> & { status?: CouponStatus };
 
@@ -184,9 +195,15 @@ export class StockFeed {
     if (recheckMs > 0) this.recheckTimer = setInterval(() => this.recheckWatched(), recheckMs).unref();
   }
 
-  /** A claim changed the coupon's stock. */
-  changed(couponId: string): void {
-    if (!this.closed) this.publishThrottle.touch(couponId);
+  /**
+   * A claim changed the coupon's stock; `remaining` is the stock the claim left, when known. The
+   * last unit (0) is published at once, not at the end of the interval: the final state is what
+   * every watcher waits for, and nothing newer can come to coalesce with it.
+   */
+  changed(couponId: string, remaining?: number): void {
+    if (this.closed) return;
+    if (remaining === 0) this.publishThrottle.now(couponId);
+    else this.publishThrottle.touch(couponId);
   }
 
   /**
@@ -329,10 +346,17 @@ export class StockFeed {
     this.offer(couponId, entry, snapshot);
   }
 
+  /**
+   * Queues a newer snapshot for delivery. A final one (SOLD_OUT, ENDED) goes out at once instead
+   * of at the end of the interval: the order stays (only a snapshot newer than everything
+   * forwarded is queued, and each subscriber is only ever handed a newer one than it has), and
+   * coalescing has nothing left to save once the stock is gone.
+   */
   private offer(couponId: string, entry: Watched, snapshot: StockSnapshot): void {
     if (!supersedes(snapshot, entry.pending ?? entry.forwarded ?? NOTHING_YET)) return;
     entry.pending = snapshot;
-    this.deliverThrottle.touch(couponId);
+    if (isFinal(snapshot)) this.deliverThrottle.now(couponId);
+    else this.deliverThrottle.touch(couponId);
   }
 
   private deliver(couponId: string): void {

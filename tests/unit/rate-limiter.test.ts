@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { Redis } from 'ioredis';
-import { addressKey, ClaimRateLimiter, type ClaimRateLimiterOptions } from '../../src/access/rate-limiter';
+import { addressKey, ClaimRateLimiter, WINDOW_BUCKETS, windowKey, type ClaimRateLimiterOptions } from '../../src/access/rate-limiter';
 
 /** A Redis client that never connects: the limiter must count in memory at once. */
 const disconnected = () => new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false });
@@ -47,8 +47,8 @@ describe('claim rate limiter without a working Redis', () => {
     // What ioredis does with a commandTimeout when Redis stalls (see the integration tests for a real pause).
     const timingOut = {
       status: 'ready',
-      defineCommand: () => undefined,
-      rlflxIncr: () => new Promise((_, reject) => setTimeout(() => reject(new Error('Command timed out')), 20)),
+      pexpire: async () => 1,
+      hincrby: () => new Promise((_, reject) => setTimeout(() => reject(new Error('Command timed out')), 20)),
     } as unknown as Redis;
     let fallbacks = 0;
     const rateLimiter = limiter(timingOut, { perUser: 2, onFallback: () => (fallbacks += 1) });
@@ -83,9 +83,85 @@ describe('claim rate limiter rules', () => {
   });
 
   test('limits of 0 are off and never touch Redis', async () => {
-    const untouchable = { status: 'ready', defineCommand: () => undefined, rlflxIncr: () => Promise.reject(new Error('touched')) } as unknown as Redis;
+    const untouchable = {
+      status: 'ready',
+      pexpire: () => Promise.reject(new Error('touched')),
+      hincrby: () => Promise.reject(new Error('touched')),
+    } as unknown as Redis;
     const rateLimiter = limiter(untouchable, { onFallback: () => { throw new Error('fell back'); } });
     expect(rateLimiter.enabled).toBe(false);
     expect(await outcomes(rateLimiter, times(50, () => ({ userId: 'anyone', clientIp: '198.51.100.1' })))).toEqual(times(50, () => 'ok'));
+  });
+});
+
+/** Redis as far as the limiter uses it (HINCRBY, PEXPIRE), counting the commands it gets. */
+function countingRedis() {
+  const hashes = new Map<string, Map<string, number>>();
+  const expiries = new Map<string, number>();
+  const sent = { counts: 0, expiries: 0 };
+  const redis = {
+    status: 'ready',
+    async hincrby(key: string, field: string, by: number) {
+      sent.counts += 1;
+      const hash = hashes.get(key) ?? new Map<string, number>();
+      hashes.set(key, hash);
+      hash.set(field, (hash.get(field) ?? 0) + by);
+      return hash.get(field)!;
+    },
+    async pexpire(key: string, ms: number) {
+      sent.expiries += 1;
+      // As Redis: no expiry for a key that does not exist (yet).
+      if (!hashes.has(key)) return 0;
+      expiries.set(key, ms);
+      return 1;
+    },
+  } as unknown as Redis;
+  return { redis, hashes, expiries, sent };
+}
+
+describe('claim rate limiter counting in Redis', () => {
+  test('each count is one HINCRBY in a hash of its window, which is given its expiry once per window', async () => {
+    const { redis, hashes, expiries, sent } = countingRedis();
+    const rateLimiter = limiter(redis, { perUser: 5, perIp: 50, now: () => 7_250 });
+    await rateLimiter.consume({ userId: 'alice', clientIp: '198.51.100.1' });
+    await rateLimiter.consume({ userId: 'alice', clientIp: '198.51.100.1' });
+    expect([...hashes.keys()].every((key) => /^ratelimit:claim:(user|ip):7:\d+$/.test(key))).toBe(true);
+    expect([...hashes.values()].flatMap((hash) => [...hash.entries()]).sort()).toEqual([
+      ['198.51.100.1', 2],
+      ['alice', 2],
+    ]);
+    expect(sent).toEqual({ counts: 4, expiries: 2 });
+    expect([...expiries.keys()].sort()).toEqual([...hashes.keys()].sort());
+    expect(new Set(expiries.values())).toEqual(new Set([2000]));
+  });
+
+  test("a window's counts spread over many hashes, so a Redis Cluster spreads them over its shards", () => {
+    const buckets = new Set(times(1000, (i) => windowKey('ratelimit:claim:user', `user-${i}`, 1)));
+    expect(buckets.size).toBe(WINDOW_BUCKETS);
+  });
+
+  test('a key over its limit is refused for the rest of its window without asking Redis, and counts again in the next window', async () => {
+    const { redis, sent } = countingRedis();
+    let now = 10_100;
+    const rateLimiter = limiter(redis, { perUser: 2, now: () => now });
+    const bot = { userId: 'bot', clientIp: '198.51.100.1' };
+    expect(await outcomes(rateLimiter, times(3, () => bot))).toEqual(['ok', 'ok', 'RATE_LIMITED']);
+    expect(sent.counts).toBe(3);
+    const refused = await rateLimiter.consume(bot).catch((error: GraphQLError) => error);
+    expect((refused as GraphQLError).extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 900 });
+    expect(await outcomes(rateLimiter, times(20, () => bot))).toEqual(times(20, () => 'RATE_LIMITED'));
+    expect(sent.counts).toBe(3);
+
+    now = 11_000;
+    expect(await outcomes(rateLimiter, times(3, () => bot))).toEqual(['ok', 'ok', 'RATE_LIMITED']);
+    expect(sent.counts).toBe(6);
+  });
+
+  test('instances sharing the Redis share the count', async () => {
+    const { redis } = countingRedis();
+    const [first, second] = [limiter(redis, { perUser: 3, now: () => 5_000 }), limiter(redis, { perUser: 3, now: () => 5_000 })];
+    const bot = { userId: 'bot', clientIp: '198.51.100.1' };
+    expect(await outcomes(first, times(2, () => bot))).toEqual(['ok', 'ok']);
+    expect(await outcomes(second, times(2, () => bot))).toEqual(['ok', 'RATE_LIMITED']);
   });
 });
