@@ -59,14 +59,20 @@ export class DeadlineExceededError extends Error {
   override name = 'DeadlineExceededError';
 }
 
-const REDIS_FAILURE = /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|max retries per request|LOADING|BUSY/i;
+/**
+ * Redis failures by message: timeouts and lost connections, a Redis loading or busy, and a Redis
+ * Cluster between two slot maps (a failover: ioredis's auto-pipelining refuses keys of two slot
+ * groups, redirections run out, the slot map cannot be refreshed), all passing.
+ */
+const REDIS_FAILURE =
+  /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|max retries per request|LOADING|BUSY|slots allocation group|Cluster redirections|refresh slots cache|startup nodes|CLUSTERDOWN|TRYAGAIN/i;
 
 /** Which dependency an error came from, when it is an infrastructure failure. */
 export function failedDependency(error: unknown): 'redis' | 'mongodb' | undefined {
   if (error instanceof DependencyError) return error.dependency;
   if (!(error instanceof Error)) return undefined;
   if (/^Mongo|^Mongoose/.test(error.name) || /^Mongo|^Mongoose/.test(error.constructor?.name ?? '')) return 'mongodb';
-  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'ReplyError' || REDIS_FAILURE.test(error.message)) return 'redis';
+  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'ReplyError' || error.name === 'ClusterAllFailedError' || REDIS_FAILURE.test(error.message)) return 'redis';
   return undefined;
 }
 

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
+import { DependencyError } from '../errors';
 import { LIVE, type Models } from '../mongo/models';
 import type { RedisClient } from '../redis/client';
 import {
@@ -89,7 +90,7 @@ export class CouponGate {
       if (!(await this.ensureLoaded(coupon))) return this.endedReply(coupon, userId);
       reply = parseClaimReply(await this.redis.couponClaim(...claimArgs(keys, userId, issuanceId)));
     }
-    if (reply.status === 'NOT_LOADED') throw new Error(`coupon ${coupon.id} state vanished right after loading`);
+    if (reply.status === 'NOT_LOADED') throw new DependencyError('redis', `coupon ${coupon.id} state vanished right after loading`);
     return reply;
   }
 
@@ -291,7 +292,7 @@ export class CouponGate {
     const started = Date.now();
     while ((await this.redis.set(lockKey, token, 'PX', LOAD_LOCK_MS, 'NX')) !== 'OK') {
       if (await this.isLoaded(keys)) return true;
-      if (Date.now() - started > 2000) throw new Error(`coupon ${coupon.id} is being loaded by another instance`);
+      if (Date.now() - started > 2000) throw new DependencyError('redis', `coupon ${coupon.id} is being loaded by another instance`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     try {

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { Types } from 'mongoose';
 import type { Logger } from 'pino';
+import { DependencyError } from '../errors';
 import type { Models } from '../mongo/models';
 import type { RedisClient } from '../redis/client';
 import { couponKeys, encodeWinner } from '../redis/scripts';
@@ -72,7 +73,7 @@ export class DrawRunner {
       case 'EARLY':
         return 'early';
       case 'NOT_LOADED':
-        throw new Error(`coupon ${coupon.id} state vanished right after loading`);
+        throw new DependencyError('redis', `coupon ${coupon.id} state vanished right after loading`);
       case 'OK':
         break;
     }
@@ -129,7 +130,7 @@ export class DrawRunner {
         outcome = await apply();
       }
       if (outcome === 'fenced') return -1;
-      if (outcome === 'not-loaded') throw new Error(`coupon ${coupon.id} state vanished while the draw was applied`);
+      if (outcome === 'not-loaded') throw new DependencyError('redis', `coupon ${coupon.id} state vanished while the draw was applied`);
     }
     return applied.length;
   }
