@@ -119,6 +119,41 @@ export function pendingIssuanceEvents(doc: StoredIssuance): WebhookEvent[] {
  * a coupon sells out again only after a cancel returned a unit or its quantity changed, and
  * either makes a new id.
  */
+/** An issuance as the sell-out timeline needs it. */
+export interface IssuanceTimes {
+  id: string;
+  issuedAt: Date;
+  cancelledAt?: Date | null;
+}
+
+/**
+ * The sell-outs a coupon went through, replayed from its issuances: each win that brought the live
+ * issuances up to `totalQuantity` is one, identified by how many cancels came before it (so a coupon
+ * that sells out again after a cancel has a second one). Only those caused by a win in `wins` are
+ * returned: the ones a relay batch publishes. A cancel at the same instant as a win counts before it.
+ */
+export function sellOuts(issuances: IssuanceTimes[], totalQuantity: number, wins: ReadonlySet<string>): Array<{ at: Date; cancelledBefore: number }> {
+  const steps: Array<{ at: number; cancel: boolean; id: string }> = [];
+  for (const issuance of issuances) {
+    steps.push({ at: issuance.issuedAt.getTime(), cancel: false, id: issuance.id });
+    if (issuance.cancelledAt) steps.push({ at: issuance.cancelledAt.getTime(), cancel: true, id: issuance.id });
+  }
+  steps.sort((a, b) => a.at - b.at || Number(b.cancel) - Number(a.cancel));
+  const found: Array<{ at: Date; cancelledBefore: number }> = [];
+  let live = 0;
+  let cancelled = 0;
+  for (const step of steps) {
+    if (step.cancel) {
+      live -= 1;
+      cancelled += 1;
+    } else {
+      live += 1;
+      if (live >= totalQuantity && wins.has(step.id)) found.push({ at: new Date(step.at), cancelledBefore: cancelled });
+    }
+  }
+  return found;
+}
+
 export const soldOutEventId = (couponId: string, totalQuantity: number, cancelled: number) => `evt_${couponId}_soldout_${totalQuantity}_${cancelled}`;
 
 /** An end is identified by the endsAt it happened at: a coupon moved to a later end ends again. */

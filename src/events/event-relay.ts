@@ -23,6 +23,7 @@ import {
   endedEventId,
   eventBody,
   pendingIssuanceEvents,
+  sellOuts,
   soldOutEventId,
   stageOf,
   type CouponData,
@@ -125,23 +126,22 @@ export class EventRelay {
     if (docs.length === 0) return { read: 0, written: 0 };
 
     const deliveries: DeliveryDocument[] = [];
-    const issuedByCoupon = new Map<string, Date>();
+    const winsByCoupon = new Map<string, Set<string>>();
     for (const doc of docs) {
       for (const event of pendingIssuanceEvents(doc)) {
         deliveries.push(...fanOut(event, webhooks, this.clock()));
         if (event.type === 'ISSUANCE_ISSUED') {
           const couponId = doc.couponId.toHexString();
-          const latest = issuedByCoupon.get(couponId);
-          if (!latest || latest < doc.issuedAt) issuedByCoupon.set(couponId, doc.issuedAt);
+          const wins = winsByCoupon.get(couponId) ?? new Set<string>();
+          winsByCoupon.set(couponId, wins.add(doc._id.toHexString()));
         }
       }
     }
     // A sell-out is published before the issuances that caused it are marked: a relay killed in
     // between checks again on its next pass.
     if (webhooks.some((w) => w.events.includes('COUPON_SOLD_OUT'))) {
-      for (const [couponId, lastIssuedAt] of issuedByCoupon) {
-        const event = await this.soldOutEvent(couponId, lastIssuedAt);
-        if (event) deliveries.push(...fanOut(event, webhooks, this.clock()));
+      for (const [couponId, wins] of winsByCoupon) {
+        for (const event of await this.soldOutEvents(couponId, wins)) deliveries.push(...fanOut(event, webhooks, this.clock()));
       }
     }
     const written = await this.insert(deliveries);
@@ -159,32 +159,28 @@ export class EventRelay {
   }
 
   /**
-   * Whether the coupon was sold out at its latest issuance: every unit issued then, counting the
-   * cancels made before it but not those after (a cancel right after the last win does not undo
-   * the sell-out, and one before it does). Checked again with each batch that issues more.
+   * The sell-outs caused by `wins` (this batch's new issuances of the coupon), replayed over all
+   * its issuances: a relay that runs behind still sees a sell-out that a cancel undid since, and
+   * one batch can hold two sell-outs (sold out, a cancel, sold out again).
    */
-  private async soldOutEvent(couponId: string, batchLatest: Date): Promise<WebhookEvent | undefined> {
+  private async soldOutEvents(couponId: string, wins: ReadonlySet<string>): Promise<WebhookEvent[]> {
     const _id = new Types.ObjectId(couponId);
     const coupon = (await this.models.Coupon.collection.findOne({ _id })) as unknown as StoredCoupon | null;
-    if (!coupon) return undefined;
-    const [latest] = await this.models.Issuance.collection.find({ couponId: _id }, { projection: { issuedAt: 1 } }).sort({ issuedAt: -1 }).limit(1).toArray();
-    const at = latest && (latest.issuedAt as Date) > batchLatest ? (latest.issuedAt as Date) : batchLatest;
-    const [issued, cancelledBefore] = await Promise.all([
-      this.models.Issuance.countDocuments({ couponId: _id }),
-      this.models.Issuance.countDocuments({ couponId: _id, cancelledAt: { $lte: at } }),
-    ]);
-    const liveThen = issued - cancelledBefore;
-    if (liveThen < coupon.totalQuantity) return undefined;
-    const live = await this.models.Issuance.countDocuments({ couponId: _id, cancelKey: null });
-    return {
+    if (!coupon) return [];
+    const stored = await this.models.Issuance.collection.find({ couponId: _id }, { projection: { issuedAt: 1, cancelledAt: 1 } }).toArray();
+    const times = stored.map((doc) => ({ id: doc._id.toHexString(), issuedAt: doc.issuedAt as Date, cancelledAt: (doc.cancelledAt as Date | null) ?? null }));
+    const found = sellOuts(times, coupon.totalQuantity, wins);
+    if (found.length === 0) return [];
+    const live = times.filter((t) => !t.cancelledAt).length;
+    return found.map(({ at, cancelledBefore }) => ({
       id: soldOutEventId(couponId, coupon.totalQuantity, cancelledBefore),
-      type: 'COUPON_SOLD_OUT',
+      type: 'COUPON_SOLD_OUT' as const,
       occurredAt: at,
       subject: couponId,
       stage: 0,
       // The coupon as it is now, but the sell-out's figures: every unit issued.
       data: { coupon: { ...couponData(coupon, live, this.clock()), remaining: 0, issuedCount: coupon.totalQuantity, status: couponStatus({ startsAt: coupon.startsAt, endsAt: coupon.endsAt ?? null }, 0, at) } },
-    };
+    }));
   }
 
   private async publishEnds(webhooks: WebhookDocument[]): Promise<number> {

@@ -1,0 +1,25 @@
+import { sellOuts } from '../../src/events/event-model';
+
+const at = (ms: number) => new Date(1_700_000_000_000 + ms);
+const win = (id: string, issuedMs: number, cancelledMs?: number) => ({ id, issuedAt: at(issuedMs), cancelledAt: cancelledMs === undefined ? null : at(cancelledMs) });
+
+describe('sell-outs replayed from the issuances', () => {
+  it('finds the first sell-out even when the relay reads it after a cancel and a new win', () => {
+    // Three units: sold out at 30, a cancel at 40, sold out again at 50; the relay sees all of it at once.
+    const issuances = [win('a', 10, 40), win('b', 20), win('c', 30), win('d', 50)];
+    expect(sellOuts(issuances, 3, new Set(['a', 'b', 'c', 'd']))).toEqual([
+      { at: at(30), cancelledBefore: 0 },
+      { at: at(50), cancelledBefore: 1 },
+    ]);
+  });
+
+  it('reports only the sell-outs caused by the wins of this batch', () => {
+    const issuances = [win('a', 10, 40), win('b', 20), win('c', 30), win('d', 50)];
+    expect(sellOuts(issuances, 3, new Set(['d']))).toEqual([{ at: at(50), cancelledBefore: 1 }]);
+  });
+
+  it('finds none while a unit is still free, and counts a cancel at the instant of a win before it', () => {
+    expect(sellOuts([win('a', 10), win('b', 20)], 3, new Set(['a', 'b']))).toEqual([]);
+    expect(sellOuts([win('a', 10, 30), win('b', 20), win('c', 30)], 2, new Set(['c']))).toEqual([{ at: at(30), cancelledBefore: 1 }]);
+  });
+});
