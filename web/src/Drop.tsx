@@ -62,7 +62,15 @@ export function Drop({ couponId, user, onClaimed }: { couponId: string; user: st
     [client, couponId],
   );
   const coupon = data?.coupon;
-  const phase: DrawPhase = coupon ? drawPhase(Date.parse(coupon.startsAt), coupon.openingDrawMs, now) : 'none';
+  // The server's word that the coupon has opened beats this page's estimate of its clock, which can
+  // be a few ms behind when the push arrives.
+  const opened = (live?.status ?? coupon?.status ?? 'SCHEDULED') !== 'SCHEDULED';
+  const phaseAt = (at: number): DrawPhase => {
+    if (!coupon) return 'none';
+    const startsAt = Date.parse(coupon.startsAt);
+    return drawPhase(startsAt, coupon.openingDrawMs, opened ? Math.max(at, startsAt) : at);
+  };
+  const phase = phaseAt(now);
   // The seed is revealed once the draw is done, shortly after the window closes: read the coupon
   // again until it is there (every second; nothing is pushed for it).
   const awaitingSeed = phase === 'closed' && !coupon?.drawSeed;
@@ -76,7 +84,8 @@ export function Drop({ couponId, user, onClaimed }: { couponId: string; user: st
   const press = async () => {
     if (claimer.busy) return;
     // On the server's clock: a press in the window is an entry, and its request is held until the draw.
-    const entry = phase === 'open';
+    // Read the clock now, not at the last tick (up to 250 ms old).
+    const entry = phaseAt(clock.now()) === 'open';
     setClaim({ kind: 'sending', entry });
     const end = await claimer.claim();
     setClaim({ kind: 'done', end, entry });
