@@ -72,8 +72,10 @@ export function Drop({ couponId, user, onClaimed }: { couponId: string; user: st
   };
   const phase = phaseAt(now);
   // The seed is revealed once the draw is done, shortly after the window closes: read the coupon
-  // again until it is there (every second; nothing is pushed for it).
-  const awaitingSeed = phase === 'closed' && !coupon?.drawSeed;
+  // again until it is there (every second; nothing is pushed for it), for a minute at most (the
+  // draw answers its entrants within 3 s; later, the section says it is still to come).
+  const closesAt = coupon ? Date.parse(coupon.startsAt) + coupon.openingDrawMs : 0;
+  const awaitingSeed = phase === 'closed' && !coupon?.drawSeed && now < closesAt + SEED_WAIT_MS;
   useEffect(() => {
     if (!awaitingSeed) return;
     const read = () => reread({ requestPolicy: 'network-only' });
@@ -136,6 +138,9 @@ export function Drop({ couponId, user, onClaimed }: { couponId: string; user: st
     </section>
   );
 }
+
+/** How long after the draw's window the page keeps reading the coupon for the revealed seed. */
+const SEED_WAIT_MS = 60_000;
 
 /** The pushed status, moved on by the server's clock while the push is on its way. */
 function effectiveStatus(pushed: CouponStatus, now: number, startsAt: number, endsAt: number | undefined, remaining: number): CouponStatus {
