@@ -83,6 +83,15 @@ export function Drop({ couponId, user, onClaimed }: { couponId: string; user: st
     return () => clearInterval(timer);
   }, [awaitingSeed, reread]);
 
+  // A coupon read that failed for a passing reason (busy, rate-limited, no connection) is tried
+  // again after 2 to 3 s, rather than leaving the page on the error for good.
+  const readFailed = Boolean(error && !data) && TRANSIENT.has((error?.graphQLErrors[0]?.extensions?.code as string | undefined) ?? 'NETWORK');
+  useEffect(() => {
+    if (!readFailed) return;
+    const timer = setTimeout(() => reread({ requestPolicy: 'network-only' }), 2000 + Math.random() * 1000);
+    return () => clearTimeout(timer);
+  }, [readFailed, error, reread]);
+
   const press = async () => {
     if (claimer.busy) return;
     // On the server's clock: a press in the window is an entry, and its request is held until the draw.
@@ -138,6 +147,9 @@ export function Drop({ couponId, user, onClaimed }: { couponId: string; user: st
     </section>
   );
 }
+
+/** Failures of the coupon's read that another read may not meet. */
+const TRANSIENT = new Set(['SERVICE_UNAVAILABLE', 'RATE_LIMITED', 'NETWORK', 'INTERNAL_SERVER_ERROR']);
 
 /** How long after the draw's window the page keeps reading the coupon for the revealed seed. */
 const SEED_WAIT_MS = 60_000;
