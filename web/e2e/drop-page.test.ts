@@ -4,6 +4,7 @@
  * phone's clock minutes off), a sold-out coupon, and the figures of the report (page weight,
  * time to interactive, stock updates rendered per second).
  */
+import { createHash, createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -59,6 +60,8 @@ async function userOn(couponId: string, name: string, options: { clockOffsetMs?:
   await expect.poll(() => page.getByTestId('user').textContent()).toBe(name);
   return page;
 }
+
+const DRAW = 'query ($id: ID!) { coupon(id: $id) { drawCommitment drawSeed drawEntrants } }';
 
 const stockText = (page: Page) => page.getByTestId('stock').textContent();
 
@@ -117,6 +120,71 @@ test('a sold-out coupon says so, live, and the button stays shut', async () => {
   expect(await page.getByTestId('claim-button').isDisabled()).toBe(true);
   expect(await page.getByTestId('claim-button').textContent()).toBe('Sold out');
   await page.screenshot({ path: path.join(SCREENSHOTS, 'drop-sold-out.png') });
+});
+
+test('a coupon with an opening draw: entries (not a race) before the opening, held presses, the draw\u2019s outcome and how to check it', async () => {
+  const startsAt = Date.now() + 8000;
+  const couponId = await createCoupon(service, { name: 'Fair drop', totalQuantity: 1, startsAt: new Date(startsAt).toISOString(), openingDrawMs: 2000 });
+  const [frank, grace] = await Promise.all([userOn(couponId, 'frank'), userOn(couponId, 'grace')]);
+  const before = (await gql(service, DRAW, { id: couponId })).data.coupon;
+  expect(before.drawSeed).toBeNull();
+
+  // Before the opening: when entries open, how long the window is, that it is a draw, and the commitment.
+  for (const page of [frank, grace]) {
+    const note = page.getByTestId('draw-note');
+    await expect.poll(() => note.getAttribute('data-phase')).toBe('before');
+    expect(await note.textContent()).toMatch(/^Entries open at .+; the draw decides among everyone who presses in the first 2 seconds\. It is not a race/);
+    expect(await page.getByTestId('draw-commitment').textContent()).toBe(before.drawCommitment);
+    expect(await page.getByTestId('draw-seed-pending').textContent()).toContain('revealed once the draw is done');
+    expect(await page.getByTestId('claim-button').isDisabled()).toBe(true);
+  }
+  await frank.screenshot({ path: path.join(SCREENSHOTS, 'drop-draw-before.png') });
+
+  // In the window: both press; each press is an entry, held until the draw.
+  await Promise.all(
+    [frank, grace].map(async (page) => {
+      const button = page.getByTestId('claim-button');
+      await expect.poll(() => button.isEnabled(), { timeout: startsAt + 1500 - Date.now(), interval: 25 }).toBe(true);
+      expect(await button.textContent()).toBe('Enter the draw');
+      await button.click();
+    }),
+  );
+  const pressedBy = Date.now();
+  expect(pressedBy).toBeLessThan(startsAt + 2000);
+  // A page may already have its answer if the draw was quick; the entry's words are checked on either page that still waits.
+  const entered = await Promise.all([frank, grace].map((page) => page.getByTestId('claim-message').textContent()));
+  for (const text of entered) expect(text).toMatch(/^Entered: the draw decides at |^You won in the draw|^Not drawn this time/);
+  expect(entered.some((text) => text?.startsWith('Entered: the draw decides at'))).toBe(true);
+
+  // The outcome: the draw's winner (lowest HMAC-SHA256(seed, userId)) is told so, the other is not drawn.
+  const outcome = (page: Page) => page.getByTestId('claim-message').getAttribute('data-outcome');
+  for (const page of [frank, grace]) await expect.poll(() => outcome(page), { timeout: 6000 }).toMatch(/^(ISSUED|SOLD_OUT)$/);
+  const after = (await gql(service, DRAW, { id: couponId })).data.coupon;
+  expect(after.drawSeed).toMatch(/^[0-9a-f]{64}$/);
+  expect(after.drawEntrants).toBe(2);
+  expect(createHash('sha256').update(Buffer.from(after.drawSeed, 'hex')).digest('hex')).toBe(before.drawCommitment);
+  const rankKey = (user: string) => createHmac('sha256', Buffer.from(after.drawSeed, 'hex')).update(user, 'utf8').digest('hex');
+  const winner = rankKey('frank') < rankKey('grace') ? frank : grace;
+  const loser = winner === frank ? grace : frank;
+  expect(await outcome(winner)).toBe('ISSUED');
+  expect(await winner.getByTestId('claim-message').textContent()).toMatch(/^You won in the draw!/);
+  expect(await outcome(loser)).toBe('SOLD_OUT');
+  expect(await loser.getByTestId('claim-message').textContent()).toMatch(/^Not drawn this time/);
+
+  // How to check it: a link to the page's own section, the seed revealed next to the commitment, the commands.
+  for (const [page, user] of [[winner, winner === frank ? 'frank' : 'grace'], [loser, loser === frank ? 'frank' : 'grace']] as const) {
+    expect(await page.getByTestId('check-draw-link').getAttribute('href')).toBe('#check-draw');
+    await expect.poll(() => page.getByTestId('draw-seed').textContent().catch(() => null), { timeout: 5000 }).toBe(after.drawSeed);
+    expect(await page.getByTestId('draw-commitment').textContent()).toBe(before.drawCommitment);
+    expect(await page.getByTestId('draw-entrants').textContent()).toBe('2');
+    const commands = await page.getByTestId('draw-commands').textContent();
+    expect(commands).toContain(`npm run draw:verify -- --key ${after.drawSeed} ${user}`);
+    expect(commands).toContain(`hexkey:${after.drawSeed}`);
+    await page.getByTestId('check-draw-link').click();
+    expect(await page.evaluate(() => location.hash)).toBe('#check-draw');
+  }
+  expect(await winner.getByTestId('draw-note').getAttribute('data-phase')).toBe('closed');
+  await winner.screenshot({ path: path.join(SCREENSHOTS, 'drop-draw-won.png'), fullPage: true });
 });
 
 test('figures: page weight, time to interactive, and stock updates rendered per second during a drop', async () => {

@@ -96,7 +96,7 @@ export async function gql<T = any>(service: Service, query: string, variables: R
   return (await reply.json()) as never;
 }
 
-export async function createCoupon(service: Service, input: { name: string; totalQuantity: number; startsAt?: string; endsAt?: string }): Promise<string> {
+export async function createCoupon(service: Service, input: { name: string; totalQuantity: number; startsAt?: string; endsAt?: string; openingDrawMs?: number }): Promise<string> {
   const admin = await devToken(service, 'e2e-admin', true);
   const reply = await gql<{ createCoupon: { id: string } }>(service, 'mutation ($input: CreateCouponInput!) { createCoupon(input: $input) { id } }', { input }, admin);
   if (!reply.data) throw new Error(`createCoupon: ${JSON.stringify(reply.errors)}`);

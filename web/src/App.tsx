@@ -52,7 +52,7 @@ export function App() {
       </header>
       <main>
         {session ? null : <SignIn onSignedIn={signIn} />}
-        {couponId ? <Drop couponId={couponId} signedIn={Boolean(session)} onClaimed={() => setClaims((n) => n + 1)} /> : <Home />}
+        {couponId ? <Drop couponId={couponId} user={session?.user} onClaimed={() => setClaims((n) => n + 1)} /> : <Home />}
         {session ? <MyCoupons refresh={claims} /> : null}
       </main>
     </Provider>

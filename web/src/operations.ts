@@ -11,6 +11,10 @@ export const CouponQuery = graphql(`
       status
       startsAt
       endsAt
+      openingDrawMs
+      drawCommitment
+      drawSeed
+      drawEntrants
     }
   }
 `);

@@ -14,14 +14,14 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
-    "\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n    }\n  }\n": typeof types.DropCouponDocument,
+    "\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n      openingDrawMs\n      drawCommitment\n      drawSeed\n      drawEntrants\n    }\n  }\n": typeof types.DropCouponDocument,
     "\n  subscription DropStock($couponId: ID!) {\n    stockChanged(couponId: $couponId) {\n      couponId\n      remaining\n      totalQuantity\n      status\n      serverTime\n    }\n  }\n": typeof types.DropStockDocument,
     "\n  mutation DropClaim($couponId: ID!) {\n    claimCoupon(couponId: $couponId) {\n      status\n      remaining\n      issuance {\n        id\n        sequence\n        issuedAt\n      }\n    }\n  }\n": typeof types.DropClaimDocument,
     "\n  query MyCoupons {\n    myIssuances {\n      id\n      sequence\n      issuedAt\n      status\n      redeemedAt\n      cancelledAt\n      coupon {\n        id\n        name\n        status\n        endsAt\n      }\n    }\n  }\n": typeof types.MyCouponsDocument,
     "\n  mutation CreateDemoCoupon($input: CreateCouponInput!) {\n    createCoupon(input: $input) {\n      id\n    }\n  }\n": typeof types.CreateDemoCouponDocument,
 };
 const documents: Documents = {
-    "\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n    }\n  }\n": types.DropCouponDocument,
+    "\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n      openingDrawMs\n      drawCommitment\n      drawSeed\n      drawEntrants\n    }\n  }\n": types.DropCouponDocument,
     "\n  subscription DropStock($couponId: ID!) {\n    stockChanged(couponId: $couponId) {\n      couponId\n      remaining\n      totalQuantity\n      status\n      serverTime\n    }\n  }\n": types.DropStockDocument,
     "\n  mutation DropClaim($couponId: ID!) {\n    claimCoupon(couponId: $couponId) {\n      status\n      remaining\n      issuance {\n        id\n        sequence\n        issuedAt\n      }\n    }\n  }\n": types.DropClaimDocument,
     "\n  query MyCoupons {\n    myIssuances {\n      id\n      sequence\n      issuedAt\n      status\n      redeemedAt\n      cancelledAt\n      coupon {\n        id\n        name\n        status\n        endsAt\n      }\n    }\n  }\n": types.MyCouponsDocument,
@@ -45,7 +45,7 @@ export function graphql(source: string): unknown;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n    }\n  }\n"): (typeof documents)["\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n    }\n  }\n"];
+export function graphql(source: "\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n      openingDrawMs\n      drawCommitment\n      drawSeed\n      drawEntrants\n    }\n  }\n"): (typeof documents)["\n  query DropCoupon($id: ID!) {\n    coupon(id: $id) {\n      id\n      name\n      totalQuantity\n      remaining\n      status\n      startsAt\n      endsAt\n      openingDrawMs\n      drawCommitment\n      drawSeed\n      drawEntrants\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -9,6 +9,13 @@ export const OUTCOME_WORDS: Record<ClaimStatus, string> = {
   ENDED: 'This drop has ended.',
 };
 
+/** The outcome of a press that was an entry in an opening draw. */
+export const DRAW_OUTCOME_WORDS: Partial<Record<ClaimStatus, string>> = {
+  ISSUED: 'You won in the draw! The coupon is yours.',
+  ALREADY_ISSUED: 'You won in the draw — the coupon is yours, nothing more to do.',
+  SOLD_OUT: 'Not drawn this time: the draw gave every coupon to other entrants.',
+};
+
 export const ERROR_WORDS: Record<string, string> = {
   UNAUTHENTICATED: 'Your sign-in is missing or has expired. Please sign in again.',
   FORBIDDEN: 'Your account may not do this.',
