@@ -48,6 +48,9 @@ export type Settlement =
    */
   | { kind: 'cancelled' };
 
+/** How long a remembered winner's check against MongoDB may take before the memory answers alone. */
+const HOLDER_CHECK_MS = 500;
+
 /** Redis can hand out a taken sequence only right after a rebuild; a few retries always clear it. */
 const MAX_ATTEMPTS = 5;
 
@@ -78,12 +81,13 @@ export async function guardedClaim(
    * An answer known without asking anyone (sold out, not started): before the rate limit, which
    * protects the coupon's stock and the stores, neither of which such an answer touches.
    */
-  known?: () => ClaimOutcome | undefined,
+  known?: () => ClaimOutcome | Promise<ClaimOutcome | undefined> | undefined,
 ): Promise<ClaimOutcome> {
   const started = performance.now();
   try {
     assertCouponId(request.couponId);
-    const answer = known?.();
+    let answer = known?.();
+    if (answer instanceof Promise) answer = await answer;
     if (answer) {
       options.onAnsweredFromMemory?.();
       options.onClaim?.(answer.status, (performance.now() - started) / 1000);
@@ -138,12 +142,32 @@ export class ClaimService {
   }
 
   /** What the claim script would answer, when this instance already knows it. */
-  private fromMemory(couponId: string, userId: string): ClaimOutcome | undefined {
+  private fromMemory(couponId: string, userId: string): ClaimOutcome | Promise<ClaimOutcome | undefined> | undefined {
     const remembered = this.soldOut?.answer(couponId, userId);
+    if (remembered?.issuance) return this.stillHeld(couponId, remembered.issuance.id, remembered);
     if (remembered) return remembered;
     // Before its start nobody can hold a coupon, and all of its stock is there.
     const coupon = this.catalog.cached(couponId);
     if (coupon && this.clock() < coupon.startsAt.getTime()) return { status: 'NOT_STARTED', issuance: null, remaining: coupon.totalQuantity };
+    return undefined;
+  }
+
+  /**
+   * A remembered winner's ALREADY_ISSUED, checked against MongoDB by id: a cancel on another
+   * instance writes MongoDB before the memories hear of it, and ALREADY_ISSUED is only ever a live
+   * issuance. Cancelled (or gone): the coupon is forgotten here and the claim goes to Redis like any
+   * other. MongoDB not answering within a moment: the remembered answer stands, since a cancel
+   * cannot be acknowledged without MongoDB. Only winners pay this read; sold-out claims do not.
+   */
+  private async stillHeld(couponId: string, issuanceId: string, remembered: ClaimOutcome): Promise<ClaimOutcome | undefined> {
+    let stored: IssuanceRecord | null;
+    try {
+      stored = await withDeadline(this.writer.stored(issuanceId), HOLDER_CHECK_MS, 'holder check');
+    } catch {
+      return remembered;
+    }
+    if (stored && stored.status !== 'CANCELLED') return { ...remembered, issuance: stored };
+    this.soldOut?.forget(couponId);
     return undefined;
   }
 
