@@ -9,6 +9,7 @@
  *
  * Unit-tested with hand-made histories in tests/unit/nemesis-checker.test.ts.
  */
+import { checkDraws, checkWebhook } from './checker-v3';
 import type { Answer, FaultWindow, Finding, History, Operation, StoredIssuance, WatcherRecord } from './history';
 
 export interface CheckerOptions {
@@ -37,6 +38,8 @@ const EXPECTED_CODES: Record<string, string[]> = {
   redeem: ['SERVICE_UNAVAILABLE', 'ISSUANCE_NOT_ACTIVE', 'ISSUANCE_EXPIRED'],
   update: ['SERVICE_UNAVAILABLE', 'BAD_USER_INPUT'],
   end: ['SERVICE_UNAVAILABLE'],
+  createDraw: ['SERVICE_UNAVAILABLE'],
+  drawClaim: ['SERVICE_UNAVAILABLE'],
 };
 
 const LIVE = (doc: StoredIssuance) => doc.status !== 'CANCELLED';
@@ -99,6 +102,7 @@ class Checker {
     this.checkAdministration();
     this.checkConvergence();
     for (const watcher of this.history.watchers) this.checkWatcher(watcher);
+    this.findings.push(...checkDraws(this.history, this.options.allowanceMs), ...checkWebhook(this.history));
     return this.findings;
   }
 
