@@ -135,9 +135,13 @@ export function checkWebhook(history: History): Finding[] {
   const soldOut = new Set(ackedOfType('COUPON_SOLD_OUT').map((r) => r.data?.coupon?.id));
   const implied = new Map<string, string>();
   for (const coupon of history.final.coupons) {
-    const live = history.final.issuances.filter((d) => d.couponId === coupon.id && d.status !== 'CANCELLED' && d.issuedAt >= record.registeredAt).length;
-    const allLive = history.final.issuances.filter((d) => d.couponId === coupon.id && d.status !== 'CANCELLED').length;
-    if (coupon.totalQuantity > 0 && allLive === coupon.totalQuantity && live > 0) implied.set(coupon.id, `MongoDB holds ${allLive} live issuances for totalQuantity ${coupon.totalQuantity}`);
+    const live = history.final.issuances.filter((d) => d.couponId === coupon.id && d.status !== 'CANCELLED');
+    const lastWin = Math.max(...live.map((d) => d.issuedAt));
+    // Only a sell-out by an issuance: a total lowered (updateCoupon) onto the live count after the last win is not one here.
+    const loweredAfter = history.operations.some((op) => op.kind === 'update' && op.couponId === coupon.id && op.end >= lastWin);
+    if (coupon.totalQuantity > 0 && live.length === coupon.totalQuantity && lastWin >= record.registeredAt && !loweredAfter) {
+      implied.set(coupon.id, `MongoDB holds ${live.length} live issuances for totalQuantity ${coupon.totalQuantity}, the last issued at ${iso(lastWin)}`);
+    }
   }
   for (const op of history.operations.filter(after)) {
     if ((op.kind === 'claim' || op.kind === 'drawClaim') && op.answer.status === 'ISSUED' && op.answer.remaining === 0 && !implied.has(op.couponId)) implied.set(op.couponId, `op#${op.id} was answered ISSUED with remaining 0`);

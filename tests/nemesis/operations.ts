@@ -250,7 +250,10 @@ export const OPERATION_KINDS: OperationKindSpec[] = [
       const open = model.draws.filter((draw) => draw.id && draw.startsAt + draw.openingDrawMs + DRAW_CLAIMS_AFTER_MS > now);
       if (!open.length) return undefined;
       const draw = model.rng.pick(open);
-      const target = model.rng.int(draw.startsAt - 300, draw.startsAt + draw.openingDrawMs + DRAW_CLAIMS_AFTER_MS);
+      // Mostly inside the window (entries), else just before it (NOT_STARTED) or after it (the outcome).
+      const closes = draw.startsAt + draw.openingDrawMs;
+      const where = model.rng.int(0, 9);
+      const target = where < 6 ? model.rng.int(draw.startsAt, closes - 1) : where < 7 ? model.rng.int(draw.startsAt - 300, draw.startsAt - 1) : model.rng.int(closes, closes + DRAW_CLAIMS_AFTER_MS);
       const user = model.rng.pick(model.users);
       return {
         couponId: draw.id,
