@@ -53,6 +53,13 @@ describe('the opening draw rules', () => {
     expect(checkDraws(drawHistory().h, 1000)).toEqual([]);
   });
 
+  test('a held claim answered SERVICE_UNAVAILABLE under a fault, and an entrant lost to it, are accepted', () => {
+    const { h, ranked } = drawHistory();
+    h.faults.push({ kind: 'kill-instance', target: 'instance 0', instance: 0, start: T + 1200, end: T + 2500 });
+    h.operations.find((op) => op.user === ranked[4] && op.start < T + 1600)!.answer = { code: 'SERVICE_UNAVAILABLE' };
+    expect(checkDraws(h, 1000)).toEqual([]);
+  });
+
   test('a loser answered ISSUED is reported', () => {
     const { h, ranked } = drawHistory();
     h.operations.find((op) => op.user === ranked[3] && op.answer.status === 'SOLD_OUT')!.answer = { status: 'ISSUED', issuance: { id: id24(9), couponId: C, userId: ranked[3]!, sequence: 3 } };
@@ -174,6 +181,14 @@ describe('the webhook rules (guarantee 7)', () => {
     const { h, requests } = hookHistory();
     h.webhook!.requests = requests.filter((r) => r.type !== 'COUPON_SOLD_OUT');
     expect(hookRules(h)).toContain('webhook-sold-out-missing');
+  });
+
+  test('a total lowered onto the live count after the last win is not taken for a sell-out by an issuance', () => {
+    const { h, requests } = hookHistory();
+    h.webhook!.requests = requests.filter((r) => r.type !== 'COUPON_SOLD_OUT');
+    h.operations[0]!.answer.remaining = 1;
+    h.operations.push({ id: 3, kind: 'update', instance: 0, couponId: C, user: 'operator', request: { totalQuantity: 1 }, start: T + 150, end: T + 200, answer: { status: 'SOLD_OUT' } });
+    expect(checkWebhook(h)).toEqual([]);
   });
 
   test('an event for an issuance MongoDB does not hold is reported as a phantom', () => {
