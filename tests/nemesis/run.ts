@@ -204,7 +204,7 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
   const drawIds = draws.filter((draw) => draw.id).map((draw) => draw.id);
   const final = await readFinal(environment, [...couponIds, ...drawIds]);
   const drawn = drawIds.length ? await readDraws(environment, drawIds) : undefined;
-  const webhook = hook ? await hook.drain() : undefined;
+  const webhook = hook ? await hook.drain(expectedEventIds(operations)) : undefined;
   const history: History = {
     seed,
     profile: profile.name,
@@ -330,6 +330,16 @@ async function readFinal(environment: NemesisEnvironment, couponIds: string[]) {
   };
 }
 
+/** The issuance events the acknowledged answers imply (what the drain waits for, 60 s at most). */
+function expectedEventIds(operations: Operation[]): string[] {
+  return operations.flatMap((op) => {
+    if ((op.kind === 'claim' || op.kind === 'drawClaim') && op.answer.status === 'ISSUED' && op.answer.issuance) return [`evt_${op.answer.issuance.id}_issued`];
+    if (op.kind === 'redeem' && op.answer.status === 'REDEEMED') return [`evt_${op.request.issuanceId}_redeemed`];
+    if (op.kind === 'cancel' && op.answer.status === 'CANCELLED') return [`evt_${op.request.issuanceId}_cancelled`];
+    return [];
+  });
+}
+
 /** The drawn coupons as MongoDB holds them, with the draw's entrants (the rows of draw.csv). */
 async function readDraws(environment: NemesisEnvironment, ids: string[]): Promise<StoredDraw[]> {
   const { Coupon } = environment.mongo.models;
@@ -391,8 +401,12 @@ async function registerWebhook(environment: NemesisEnvironment, admin: string, r
     return original(...items);
   };
   return {
-    /** Waits (bounded) until no delivery is pending, then closes the receiver. */
-    async drain(): Promise<WebhookRecord> {
+    /**
+     * Waits (bounded) until no delivery is pending and every expected event id was acknowledged,
+     * then closes the receiver. pendingDeliveries alone is not enough: an issuance the relay has
+     * not read yet has no delivery to count.
+     */
+    async drain(expected: string[]): Promise<WebhookRecord> {
       const deadline = Date.now() + WEBHOOK_DRAIN_MS;
       let pending = -1;
       let failed = -1;
@@ -401,7 +415,8 @@ async function registerWebhook(environment: NemesisEnvironment, admin: string, r
         const seen = live ? await gql(live.url, WEBHOOKS, {}, admin, clientAgent).catch(() => undefined) : undefined;
         const mine = seen?.data?.webhooks?.find((w: { id: string }) => w.id === created.id);
         if (mine) [pending, failed] = [mine.pendingDeliveries, mine.failedDeliveries];
-        if ((mine && pending === 0) || Date.now() > deadline) break;
+        const ackedIds = new Set(requests.filter((r) => typeof r.answer === 'number' && r.answer < 300).map((r) => r.id));
+        if ((mine && pending === 0 && expected.every((id) => ackedIds.has(id))) || Date.now() > deadline) break;
         await sleep(500);
       }
       // A moment for an attempt already sent to be recorded.
