@@ -34,8 +34,9 @@ export const DEFAULT_CHECKER_OPTIONS: CheckerOptions = {
 const EXPECTED_CODES: Record<string, string[]> = {
   create: ['SERVICE_UNAVAILABLE'],
   claim: ['SERVICE_UNAVAILABLE'],
-  cancel: ['SERVICE_UNAVAILABLE', 'ISSUANCE_NOT_ACTIVE'],
-  redeem: ['SERVICE_UNAVAILABLE', 'ISSUANCE_NOT_ACTIVE', 'ISSUANCE_EXPIRED'],
+  // RATE_LIMITED: the service's own per-user limit on redeems and cancels (LIFECYCLE_RATE_PER_USER, 5/s).
+  cancel: ['SERVICE_UNAVAILABLE', 'ISSUANCE_NOT_ACTIVE', 'RATE_LIMITED'],
+  redeem: ['SERVICE_UNAVAILABLE', 'ISSUANCE_NOT_ACTIVE', 'ISSUANCE_EXPIRED', 'RATE_LIMITED'],
   update: ['SERVICE_UNAVAILABLE', 'BAD_USER_INPUT'],
   end: ['SERVICE_UNAVAILABLE'],
   createDraw: ['SERVICE_UNAVAILABLE'],
