@@ -330,12 +330,13 @@ async function readFinal(environment: NemesisEnvironment, couponIds: string[]) {
   };
 }
 
-/** The issuance events the acknowledged answers imply (what the drain waits for, 60 s at most). */
+/** The events the acknowledged answers imply (issuance event ids, `ended:<coupon>` for ends): what the drain waits for, 60 s at most. */
 function expectedEventIds(operations: Operation[]): string[] {
   return operations.flatMap((op) => {
     if ((op.kind === 'claim' || op.kind === 'drawClaim') && op.answer.status === 'ISSUED' && op.answer.issuance) return [`evt_${op.answer.issuance.id}_issued`];
     if (op.kind === 'redeem' && op.answer.status === 'REDEEMED') return [`evt_${op.request.issuanceId}_redeemed`];
     if (op.kind === 'cancel' && op.answer.status === 'CANCELLED') return [`evt_${op.request.issuanceId}_cancelled`];
+    if (op.kind === 'end' && op.answer.status && !op.answer.code) return [`ended:${op.couponId}`];
     return [];
   });
 }
@@ -415,7 +416,8 @@ async function registerWebhook(environment: NemesisEnvironment, admin: string, r
         const seen = live ? await gql(live.url, WEBHOOKS, {}, admin, clientAgent).catch(() => undefined) : undefined;
         const mine = seen?.data?.webhooks?.find((w: { id: string }) => w.id === created.id);
         if (mine) [pending, failed] = [mine.pendingDeliveries, mine.failedDeliveries];
-        const ackedIds = new Set(requests.filter((r) => typeof r.answer === 'number' && r.answer < 300).map((r) => r.id));
+        const acked = requests.filter((r) => typeof r.answer === 'number' && r.answer < 300);
+        const ackedIds = new Set([...acked.map((r) => r.id), ...acked.filter((r) => r.type === 'COUPON_ENDED').map((r) => `ended:${r.data?.coupon?.id}`)]);
         if ((mine && pending === 0 && expected.every((id) => ackedIds.has(id))) || Date.now() > deadline) break;
         await sleep(500);
       }
