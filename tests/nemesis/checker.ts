@@ -9,6 +9,7 @@
  *
  * Unit-tested with hand-made histories in tests/unit/nemesis-checker.test.ts.
  */
+import { checkDraws, checkWebhook } from './checker-v3';
 import type { Answer, FaultWindow, Finding, History, Operation, StoredIssuance, WatcherRecord } from './history';
 
 export interface CheckerOptions {
@@ -33,10 +34,13 @@ export const DEFAULT_CHECKER_OPTIONS: CheckerOptions = {
 const EXPECTED_CODES: Record<string, string[]> = {
   create: ['SERVICE_UNAVAILABLE'],
   claim: ['SERVICE_UNAVAILABLE'],
+  // RATE_LIMITED: the service's own per-user limit on redeems and cancels (LIFECYCLE_RATE_PER_USER, 5/s).
   cancel: ['SERVICE_UNAVAILABLE', 'ISSUANCE_NOT_ACTIVE', 'RATE_LIMITED'],
   redeem: ['SERVICE_UNAVAILABLE', 'ISSUANCE_NOT_ACTIVE', 'ISSUANCE_EXPIRED', 'RATE_LIMITED'],
   update: ['SERVICE_UNAVAILABLE', 'BAD_USER_INPUT'],
   end: ['SERVICE_UNAVAILABLE'],
+  createDraw: ['SERVICE_UNAVAILABLE'],
+  drawClaim: ['SERVICE_UNAVAILABLE'],
 };
 
 const LIVE = (doc: StoredIssuance) => doc.status !== 'CANCELLED';
@@ -99,6 +103,7 @@ class Checker {
     this.checkAdministration();
     this.checkConvergence();
     for (const watcher of this.history.watchers) this.checkWatcher(watcher);
+    this.findings.push(...checkDraws(this.history, this.options.allowanceMs), ...checkWebhook(this.history));
     return this.findings;
   }
 

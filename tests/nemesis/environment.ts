@@ -19,7 +19,14 @@ export type Topology = 'single' | 'cluster';
  * and admission's quick SERVICE_UNAVAILABLE (a fair answer, tested in tests/integration/faults)
  * would pass for a failure with no fault. The concurrency limit stays on.
  */
-export const NEMESIS_SERVICE_ENV: Record<string, string> = { RECONCILE_INTERVAL_MS: '300', MAX_EVENT_LOOP_LAG_MS: '0' };
+// The webhook's retries: a short schedule (the default waits 5 s, then 5 min) so that deliveries drain
+// within a history; each attempt cut after 1 s (the receiver sometimes never answers).
+export const NEMESIS_SERVICE_ENV: Record<string, string> = {
+  RECONCILE_INTERVAL_MS: '300',
+  MAX_EVENT_LOOP_LAG_MS: '0',
+  WEBHOOK_RETRY_DELAYS_MS: '200,400,800,1000,1000,1000,1000,1000,1000,1000',
+  WEBHOOK_ATTEMPT_TIMEOUT_MS: '1000',
+};
 
 export interface NemesisEnvironment {
   readonly topology: Topology;

@@ -112,10 +112,47 @@ export interface Convergence {
   totalInMongo: number;
 }
 
+/** A coupon created with an opening draw, as MongoDB holds it at the end, with its recorded entrants. */
+export interface StoredDraw {
+  couponId: string;
+  startsAt: number;
+  openingDrawMs: number;
+  drawCommitment: string | null;
+  drawSeed: string | null;
+  drawDone: boolean;
+  /** The draw_entrants records (the rows of draw.csv), in any order. */
+  entrants: Array<{ rank: number; userId: string; rankKey: string; won: boolean; sequence: number | null }>;
+}
+
 export interface FinalState {
   coupons: StoredCoupon[];
   issuances: StoredIssuance[];
   convergence: Convergence[];
+  /** Coupons with an opening draw (absent in histories without one). */
+  draws?: StoredDraw[];
+}
+
+/** One request the in-process webhook receiver got. */
+export interface WebhookRequest {
+  /** webhook-id */
+  id: string;
+  type: string;
+  attempt: number;
+  /** The receiver's answer: a status, or 'hang' (no answer until the service gave up the attempt). */
+  answer: number | 'hang';
+  receivedAt: number;
+  /** Verified with the standardwebhooks library when it arrived. */
+  signatureValid: boolean;
+  /** The event's data (issuance or coupon). */
+  data: any;
+}
+
+export interface WebhookRecord {
+  registeredAt: number;
+  requests: WebhookRequest[];
+  /** pendingDeliveries / failedDeliveries when the harness stopped waiting for them to drain. */
+  pendingAtEnd: number;
+  failedAtEnd: number;
 }
 
 export interface History {
@@ -127,6 +164,8 @@ export interface History {
   faults: FaultWindow[];
   watchers: WatcherRecord[];
   final: FinalState;
+  /** The webhook registered for the run (absent in histories without one). */
+  webhook?: WebhookRecord;
   /** The instances' error log lines (level error and above), to explain findings; not checked. */
   serviceErrors?: Array<{ instance: number; time: number; msg: string; err?: string }>;
 }

@@ -17,6 +17,11 @@ export const CLIENT_TIMEOUT_MS = 10_000;
 
 const ISSUANCE = 'id couponId userId sequence status orderId';
 export const CLAIM_DOC = `mutation Claim($couponId: ID!) { claimCoupon(couponId: $couponId) { status remaining issuance { ${ISSUANCE} } } }`;
+const CREATE_DRAW_DOC = `mutation Create($input: CreateCouponInput!) { createCoupon(input: $input) { id totalQuantity remaining status } }`;
+/** Units of a drawn coupon: fewer than the users who enter, so that the draw has losers. */
+export const DRAW_UNITS = 3;
+/** drawClaims are aimed up to this long after a draw's window (claims of winners and losers afterwards). */
+export const DRAW_CLAIMS_AFTER_MS = 1500;
 export const STOCK_DOC = `subscription Stock($couponId: ID!) { stockChanged(couponId: $couponId) { couponId remaining totalQuantity status serverTime } }`;
 
 export interface KnownCoupon {
@@ -24,6 +29,13 @@ export interface KnownCoupon {
   /** The last totalQuantity an update was answered with. */
   totalQuantity: number;
   ended: boolean;
+}
+
+/** A coupon created with an opening draw (kept apart: only drawClaim acts on it). */
+export interface KnownDraw {
+  id: string;
+  startsAt: number;
+  openingDrawMs: number;
 }
 
 export interface KnownIssuance {
@@ -38,7 +50,8 @@ export interface RunModel {
   readonly users: string[];
   readonly coupons: KnownCoupon[];
   readonly issuances: Map<string, KnownIssuance>;
-  readonly profile: { couponsLive: number; totalQuantity: number; weights?: Record<string, number> };
+  readonly draws: KnownDraw[];
+  readonly profile: { couponsLive: number; totalQuantity: number; weights?: Record<string, number>; draws?: number };
   token(user: string): string;
   adminToken(): string;
   /** Opens a stock watcher on an instance; resolves with the first event or a failure. */
@@ -51,6 +64,8 @@ export interface PlannedOperation {
   request: { issuanceId?: string; orderId?: string; totalQuantity?: number };
   /** Sends the request to one instance and returns what it answered. */
   send(url: string, instance: number): Promise<Answer>;
+  /** Wait this long before sending (the request's start is taken after it): aims a claim at a draw's window. */
+  delayMs?: number;
   /** What the run learns from the answer (new coupons, issuances, totals). */
   learn?(answer: Answer): void;
 }
@@ -199,6 +214,58 @@ export const OPERATION_KINDS: OperationKindSpec[] = [
         learn(answer) {
           if (answer.status) coupon.ended = true;
         },
+      };
+    },
+  },
+  {
+    // A coupon with an opening draw, a little in the future: one at a time, up to profile.draws per history.
+    kind: 'createDraw',
+    weight: 1000,
+    plan(model) {
+      const now = Date.now();
+      if (model.draws.length >= (model.profile.draws ?? 0)) return undefined;
+      if (model.draws.some((draw) => !draw.id || draw.startsAt + draw.openingDrawMs + DRAW_CLAIMS_AFTER_MS > now)) return undefined;
+      const totalQuantity = DRAW_UNITS;
+      const placeholder: KnownDraw = { id: '', startsAt: now + model.rng.int(1200, 2000), openingDrawMs: model.rng.int(300, 1000) };
+      model.draws.push(placeholder);
+      const input = { name: `nemesis draw ${model.draws.length}`, totalQuantity, startsAt: new Date(placeholder.startsAt).toISOString(), openingDrawMs: placeholder.openingDrawMs };
+      return {
+        couponId: '',
+        user: 'operator',
+        request: { totalQuantity },
+        send: (url) => call(url, CREATE_DRAW_DOC, { input }, model.adminToken(), couponAnswer('createCoupon')),
+        learn(answer) {
+          if (answer.coupon) placeholder.id = answer.coupon.id;
+          else model.draws.splice(model.draws.indexOf(placeholder), 1);
+        },
+      };
+    },
+  },
+  {
+    // A claim on a drawn coupon, aimed at an instant from just before its startsAt to a while after the window.
+    kind: 'drawClaim',
+    weight: 80,
+    plan(model) {
+      const now = Date.now();
+      const open = model.draws.filter((draw) => draw.id && draw.startsAt + draw.openingDrawMs + DRAW_CLAIMS_AFTER_MS > now);
+      if (!open.length) return undefined;
+      const draw = model.rng.pick(open);
+      // Mostly inside the window (entries), else just before it (NOT_STARTED) or after it (the outcome).
+      const closes = draw.startsAt + draw.openingDrawMs;
+      const where = model.rng.int(0, 9);
+      const target = where < 6 ? model.rng.int(draw.startsAt, closes - 1) : where < 7 ? model.rng.int(draw.startsAt - 300, draw.startsAt - 1) : model.rng.int(closes, closes + DRAW_CLAIMS_AFTER_MS);
+      const user = model.rng.pick(model.users);
+      return {
+        couponId: draw.id,
+        user,
+        request: {},
+        delayMs: Math.max(0, target - now),
+        send: (url) =>
+          call(url, CLAIM_DOC, { couponId: draw.id }, model.token(user), (data) => ({
+            status: data.claimCoupon.status,
+            remaining: data.claimCoupon.remaining,
+            issuance: data.claimCoupon.issuance ?? undefined,
+          })),
       };
     },
   },

@@ -12,9 +12,11 @@ import { clientAgent } from '../integration/faults/contract';
 import { checkHistory, type CheckerOptions } from './checker';
 import { startNemesisEnvironment, type NemesisEnvironment, type Topology } from './environment';
 import { faultKindsFor, type FaultKindSpec, type InjectedFault } from './faults';
-import type { Answer, Convergence, FaultWindow, Finding, History, Operation, WatcherRecord } from './history';
-import { OPERATION_KINDS, recordWatcher, watcherClient, type KnownCoupon, type KnownIssuance, type RunModel } from './operations';
+import type { Answer, Convergence, FaultWindow, Finding, History, Operation, StoredDraw, WatcherRecord, WebhookRecord, WebhookRequest } from './history';
+import { OPERATION_KINDS, recordWatcher, watcherClient, type KnownCoupon, type KnownDraw, type KnownIssuance, type RunModel } from './operations';
 import { Random } from './random';
+import { Webhook } from 'standardwebhooks';
+import { ALL_EVENTS, CREATE_WEBHOOK, WEBHOOKS, startReceiver, type ReceivedRequest } from '../support/webhook-receiver';
 
 export interface Profile {
   name: string;
@@ -37,6 +39,10 @@ export interface Profile {
   maxWatchers: number;
   /** Weights that differ from OPERATION_KINDS' own, by kind. */
   weights?: Record<string, number>;
+  /** Coupons with an opening draw per history, one at a time (0: none). */
+  draws?: number;
+  /** Register a webhook at an in-process receiver that sometimes fails or is slow (guarantee 7). */
+  webhook?: boolean;
 }
 
 export const PROFILES: Record<string, Profile> = {
@@ -56,6 +62,8 @@ export const PROFILES: Record<string, Profile> = {
     maxWatchers: 6,
     // Ends more often than a long history does, so that a short one surely has some.
     weights: { end: 3 },
+    draws: 1,
+    webhook: true,
   },
   /** Long histories on one Redis, three instances. */
   single: {
@@ -71,6 +79,8 @@ export const PROFILES: Record<string, Profile> = {
     faultGapMs: [1000, 4000],
     faultSchedule: 'random',
     maxWatchers: 8,
+    draws: 3,
+    webhook: true,
   },
   /** Long histories on a Redis Cluster (three masters, a replica each), two instances. */
   cluster: {
@@ -86,6 +96,8 @@ export const PROFILES: Record<string, Profile> = {
     faultGapMs: [1500, 5000],
     faultSchedule: 'random',
     maxWatchers: 8,
+    draws: 3,
+    webhook: true,
   },
 };
 
@@ -97,6 +109,8 @@ export interface RunResult {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CONVERGE_WITHIN_MS = 20_000;
+/** How long the harness waits for the webhook's pendingDeliveries to reach 0 once the history settled. */
+const WEBHOOK_DRAIN_MS = 60_000;
 
 export async function runHistory(profile: Profile, seed: number, options: { checker?: Partial<CheckerOptions>; log?: (line: string) => void } = {}): Promise<RunResult> {
   const log = options.log ?? (() => undefined);
@@ -119,6 +133,7 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
   const open: Array<{ record: WatcherRecord; client: Client; stop(): void }> = [];
   const coupons: KnownCoupon[] = [];
   const issuances = new Map<string, KnownIssuance>();
+  const draws: KnownDraw[] = [];
   const urlOf = (instance: number) => environment.instances[instance]?.url;
 
   const closeWatcher = (watcher: (typeof open)[number]) => {
@@ -139,12 +154,14 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
     users,
     coupons,
     issuances,
+    draws,
     profile,
     token: (user) => tokens.get(user)!,
     adminToken: () => admin,
     watch,
   });
 
+  const hook = profile.webhook ? await registerWebhook(environment, admin, root.fork(2000), log) : undefined;
   const started = Date.now();
   const deadline = started + profile.durationMs;
   const worker = async (index: number) => {
@@ -159,12 +176,13 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
       const { kind, plan } = planned;
       const instance = model.rng.pick(alive);
       const url = urlOf(instance)!;
+      if (plan.delayMs) await sleep(plan.delayMs);
       const op: Operation = { id: operations.length, kind, instance, couponId: plan.couponId, user: plan.user, request: plan.request, start: Date.now(), end: 0, answer: {} };
       operations.push(op);
       op.answer = await plan.send(url, instance);
       op.end = Date.now();
       plan.learn?.(op.answer);
-      if (kind === 'create' && op.answer.coupon) op.couponId = op.answer.coupon.id;
+      if ((kind === 'create' || kind === 'createDraw') && op.answer.coupon) op.couponId = op.answer.coupon.id;
       await sleep(model.rng.int(...profile.thinkMs));
     }
   };
@@ -183,7 +201,10 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
   await waitForWatchers(open.map((watcher) => watcher.record), convergence);
   open.splice(0).forEach(closeWatcher);
 
-  const final = await readFinal(environment, couponIds);
+  const drawIds = draws.filter((draw) => draw.id).map((draw) => draw.id);
+  const final = await readFinal(environment, [...couponIds, ...drawIds]);
+  const drawn = drawIds.length ? await readDraws(environment, drawIds) : undefined;
+  const webhook = hook ? await hook.drain(expectedEventIds(operations)) : undefined;
   const history: History = {
     seed,
     profile: profile.name,
@@ -192,7 +213,8 @@ async function runOn(environment: NemesisEnvironment, profile: Profile, seed: nu
     operations,
     faults,
     watchers,
-    final: { ...final, convergence },
+    final: { ...final, convergence, ...(drawn ? { draws: drawn } : {}) },
+    ...(webhook ? { webhook } : {}),
     serviceErrors: serviceErrorsOf(environment),
   };
   const findings = checkHistory(history, checker);
@@ -305,6 +327,106 @@ async function readFinal(environment: NemesisEnvironment, couponIds: string[]) {
       redeemedAt: ms(doc.redeemedAt),
       orderId: doc.orderId ?? undefined,
     })),
+  };
+}
+
+/** The events the acknowledged answers imply (issuance event ids, `ended:<coupon>` for ends): what the drain waits for, 60 s at most. */
+function expectedEventIds(operations: Operation[]): string[] {
+  return operations.flatMap((op) => {
+    if ((op.kind === 'claim' || op.kind === 'drawClaim') && op.answer.status === 'ISSUED' && op.answer.issuance) return [`evt_${op.answer.issuance.id}_issued`];
+    if (op.kind === 'redeem' && op.answer.status === 'REDEEMED') return [`evt_${op.request.issuanceId}_redeemed`];
+    if (op.kind === 'cancel' && op.answer.status === 'CANCELLED') return [`evt_${op.request.issuanceId}_cancelled`];
+    if (op.kind === 'end' && op.answer.status && !op.answer.code) return [`ended:${op.couponId}`];
+    return [];
+  });
+}
+
+/** The drawn coupons as MongoDB holds them, with the draw's entrants (the rows of draw.csv). */
+async function readDraws(environment: NemesisEnvironment, ids: string[]): Promise<StoredDraw[]> {
+  const { Coupon } = environment.mongo.models;
+  const docs = await Coupon.find({ _id: { $in: ids.map((id) => new Types.ObjectId(id)) } }).lean();
+  const rows = await Coupon.db
+    .collection('draw_entrants')
+    .find({ couponId: { $in: ids.map((id) => new Types.ObjectId(id)) } })
+    .toArray();
+  return docs.map((doc) => ({
+    couponId: doc._id.toHexString(),
+    startsAt: doc.startsAt.getTime(),
+    openingDrawMs: doc.openingDrawMs ?? 0,
+    drawCommitment: doc.drawCommitment ?? null,
+    drawSeed: doc.drawSeed ?? null,
+    drawDone: Boolean(doc.drawDone),
+    entrants: rows
+      .filter((row) => String(row.couponId) === doc._id.toHexString())
+      .map((row) => ({ rank: row.rank, userId: row.userId, rankKey: row.rankKey, won: row.won, sequence: row.sequence ?? null })),
+  }));
+}
+
+/**
+ * The run's webhook: an in-process receiver that answers most attempts 204 and, by a seeded draw,
+ * some 503 or not at all (the service's attempt timeout cuts it), always 204 from the 4th attempt
+ * on so that the short retry schedule of the nemesis (NEMESIS_SERVICE_ENV) never gives up.
+ */
+async function registerWebhook(environment: NemesisEnvironment, admin: string, rng: Random, log: (line: string) => void) {
+  const requests: WebhookRequest[] = [];
+  let verifier: Webhook | undefined;
+  const receiver = await startReceiver(({ attempt }) => (attempt >= 4 ? 204 : rng.chance(0.12) ? 503 : rng.chance(0.08) ? 'hang' : 204));
+  const url = environment.instances.find((instance) => instance)!.url;
+  const reply = await gql(url, CREATE_WEBHOOK, { url: receiver.url, events: ALL_EVENTS }, admin, clientAgent);
+  const created = reply.data?.createWebhook;
+  if (!created) {
+    await receiver.close();
+    throw new Error(`createWebhook failed: ${JSON.stringify(reply.errors)}`);
+  }
+  const registeredAt = Date.now();
+  verifier = new Webhook(created.secret);
+  // Each request is recorded as it arrives, its signature checked at once (the timestamp tolerance is 5 min).
+  const record = (request: ReceivedRequest) => {
+    let body: any = {};
+    try {
+      body = JSON.parse(request.body);
+    } catch {
+      body = {};
+    }
+    let signatureValid = true;
+    try {
+      verifier!.verify(request.body, request.headers as Record<string, string>);
+    } catch {
+      signatureValid = false;
+    }
+    requests.push({ id: request.id, type: body.type ?? '?', attempt: request.attempt, answer: request.answer, receivedAt: request.receivedAt, signatureValid, data: body.data ?? null });
+  };
+  const original = receiver.requests.push.bind(receiver.requests);
+  receiver.requests.push = (...items: ReceivedRequest[]) => {
+    items.forEach(record);
+    return original(...items);
+  };
+  return {
+    /**
+     * Waits (bounded) until no delivery is pending and every expected event id was acknowledged,
+     * then closes the receiver. pendingDeliveries alone is not enough: an issuance the relay has
+     * not read yet has no delivery to count.
+     */
+    async drain(expected: string[]): Promise<WebhookRecord> {
+      const deadline = Date.now() + WEBHOOK_DRAIN_MS;
+      let pending = -1;
+      let failed = -1;
+      for (;;) {
+        const live = environment.instances.find((instance) => instance);
+        const seen = live ? await gql(live.url, WEBHOOKS, {}, admin, clientAgent).catch(() => undefined) : undefined;
+        const mine = seen?.data?.webhooks?.find((w: { id: string }) => w.id === created.id);
+        if (mine) [pending, failed] = [mine.pendingDeliveries, mine.failedDeliveries];
+        const acked = requests.filter((r) => typeof r.answer === 'number' && r.answer < 300);
+        const ackedIds = new Set([...acked.map((r) => r.id), ...acked.filter((r) => r.type === 'COUPON_ENDED').map((r) => `ended:${r.data?.coupon?.id}`)]);
+        if ((mine && pending === 0 && expected.every((id) => ackedIds.has(id))) || Date.now() > deadline) break;
+        await sleep(500);
+      }
+      // A moment for an attempt already sent to be recorded.
+      await sleep(300);
+      log(`  webhook: ${requests.length} requests, pending ${pending}, failed ${failed}`);
+      await receiver.close();
+      return { registeredAt, requests: [...requests], pendingAtEnd: pending, failedAtEnd: failed };
+    },
   };
 }
 
