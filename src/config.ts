@@ -114,12 +114,14 @@ const envSchema = z.object({
   // Every GraphQL request over HTTP is charged its cost (the request limits' measure: a claim ~50,
   // one coupon ~10, 15 full coupons 210) per second, per address and per user (docs/operations.md).
   // Per address: CLAIM_RATE_PER_IP claims at ~50 each, with room for their pages' reads.
-  READ_COST_PER_IP: nonNegativeInt.default(30_000),
+  // Unset outside production: off, so that the playground's schema reads and a developer's retries
+  // are never refused on a laptop (the defaults below apply when NODE_ENV=production).
+  READ_COST_PER_IP: nonNegativeInt.optional(),
   // Per user: 10 claims a second and a 15-coupon page refreshed several times a second.
-  READ_COST_PER_USER: nonNegativeInt.default(3_000),
+  READ_COST_PER_USER: nonNegativeInt.optional(),
   // Documents this instance has not parsed before, per second from one address: a page sends a
   // handful of distinct documents, and each is new only to the first of all clients to send it.
-  NEW_DOCUMENTS_PER_IP: nonNegativeInt.default(20),
+  NEW_DOCUMENTS_PER_IP: nonNegativeInt.optional(),
   // How long an ENDED coupon's claim state stays in Redis after its end (a late write settles meanwhile).
   ENDED_STATE_RETENTION_MS: z.coerce.number().int().min(0).max(30 * 86_400_000).default(600_000),
   // Reverse proxies believed about the client's address (X-Forwarded-For); unset: none.
@@ -290,9 +292,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     claimRatePerUser: e.CLAIM_RATE_PER_USER,
     lifecycleRatePerUser: e.LIFECYCLE_RATE_PER_USER,
     claimRatePerIp: e.CLAIM_RATE_PER_IP,
-    readCostPerIp: e.READ_COST_PER_IP,
-    readCostPerUser: e.READ_COST_PER_USER,
-    newDocumentsPerIp: e.NEW_DOCUMENTS_PER_IP,
+    readCostPerIp: e.READ_COST_PER_IP ?? (production ? 30_000 : 0),
+    readCostPerUser: e.READ_COST_PER_USER ?? (production ? 3_000 : 0),
+    newDocumentsPerIp: e.NEW_DOCUMENTS_PER_IP ?? (production ? 20 : 0),
     endedStateRetentionMs: e.ENDED_STATE_RETENTION_MS,
     trustedProxies: e.TRUSTED_PROXIES ?? [],
     playgroundEnabled: e.PLAYGROUND_ENABLED ? e.PLAYGROUND_ENABLED === 'true' : !production,

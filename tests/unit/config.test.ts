@@ -19,6 +19,14 @@ describe('configuration', () => {
     expect(message({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db' })).toMatch(/^configuration error: JWT_SECRET/);
   });
 
+  test('request budgets are on by default in production and off elsewhere, so the playground is never refused on a laptop', () => {
+    const production = loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', MONGODB_URI: 'mongodb://m/db', JWT_SECRET: 'x'.repeat(32) });
+    expect([production.readCostPerIp, production.readCostPerUser, production.newDocumentsPerIp]).toEqual([30_000, 3_000, 20]);
+    const development = loadConfig({});
+    expect([development.readCostPerIp, development.readCostPerUser, development.newDocumentsPerIp]).toEqual([0, 0, 0]);
+    expect(loadConfig({ READ_COST_PER_IP: '500' }).readCostPerIp).toBe(500);
+  });
+
   test('CLAIM_STRATEGY takes redis, db-lock or db-atomic, and production refuses both database strategies', () => {
     expect(loadConfig({}).claimStrategy).toBe('redis');
     expect(loadConfig({ CLAIM_STRATEGY: 'db-lock' }).claimStrategy).toBe('db-lock');
