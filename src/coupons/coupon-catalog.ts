@@ -208,7 +208,13 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
     // Coupons stored before revisions existed have none: they are at revision 0.
     const doc = await this.models.Coupon.findOneAndUpdate(
       { _id, revision: revision === 0 ? { $in: [0, null] } : revision },
-      { $set: { ...changedFields(current, next), revision: revision + 1 } },
+      {
+        $set: {
+          ...changedFields(current, next),
+          revision: revision + 1,
+          ...(next.totalQuantity !== current.totalQuantity ? { [`totalChanges.r${revision + 1}`]: { at: new Date(), from: current.totalQuantity, to: next.totalQuantity } } : {}),
+        },
+      },
       { returnDocument: 'after' },
     ).lean();
     if (!doc) return (await this.models.Coupon.exists({ _id })) ? 'conflict' : null;

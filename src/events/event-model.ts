@@ -126,30 +126,45 @@ export interface IssuanceTimes {
   cancelledAt?: Date | null;
 }
 
+/** The total in force at each moment, from the current total and the changes recorded with it. */
+export function totalAt(current: number, changes: ReadonlyArray<{ at: Date; from: number; to: number }>): (at: number) => number {
+  const sorted = [...changes].sort((a, b) => a.at.getTime() - b.at.getTime());
+  return (at) => {
+    const next = sorted.find((change) => change.at.getTime() > at);
+    return next ? next.from : current;
+  };
+}
+
 /**
  * The sell-outs a coupon went through, replayed from its issuances: each win that brought the live
- * issuances up to `totalQuantity` is one, identified by how many cancels came before it (so a coupon
- * that sells out again after a cancel has a second one). Only those caused by a win in `wins` are
- * returned: the ones a relay batch publishes. A cancel at the same instant as a win counts before it.
+ * issuances up to the total in force at that moment is one, identified by that total and by how
+ * many cancels came before it (so a coupon that sells out again after a cancel or a raise has
+ * another). Only those caused by a win in `wins` are returned: the ones a relay batch publishes.
+ * A cancel at the same instant as a win counts before it.
  */
-export function sellOuts(issuances: IssuanceTimes[], totalQuantity: number, wins: ReadonlySet<string>): Array<{ at: Date; cancelledBefore: number }> {
+export function sellOuts(
+  issuances: IssuanceTimes[],
+  totalAt: (at: number) => number,
+  wins: ReadonlySet<string>,
+): Array<{ at: Date; cancelledBefore: number; totalQuantity: number }> {
   const steps: Array<{ at: number; cancel: boolean; id: string }> = [];
   for (const issuance of issuances) {
     steps.push({ at: issuance.issuedAt.getTime(), cancel: false, id: issuance.id });
     if (issuance.cancelledAt) steps.push({ at: issuance.cancelledAt.getTime(), cancel: true, id: issuance.id });
   }
   steps.sort((a, b) => a.at - b.at || Number(b.cancel) - Number(a.cancel));
-  const found: Array<{ at: Date; cancelledBefore: number }> = [];
+  const found: Array<{ at: Date; cancelledBefore: number; totalQuantity: number }> = [];
   let live = 0;
   let cancelled = 0;
   for (const step of steps) {
     if (step.cancel) {
       live -= 1;
       cancelled += 1;
-    } else {
-      live += 1;
-      if (live >= totalQuantity && wins.has(step.id)) found.push({ at: new Date(step.at), cancelledBefore: cancelled });
+      continue;
     }
+    live += 1;
+    const totalQuantity = totalAt(step.at);
+    if (live >= totalQuantity && wins.has(step.id)) found.push({ at: new Date(step.at), cancelledBefore: cancelled, totalQuantity });
   }
   return found;
 }

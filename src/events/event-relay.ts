@@ -24,6 +24,7 @@ import {
   eventBody,
   pendingIssuanceEvents,
   sellOuts,
+  totalAt,
   soldOutEventId,
   stageOf,
   type CouponData,
@@ -60,6 +61,7 @@ interface StoredCoupon {
   endsAt?: Date | null;
   redeemBy?: Date | null;
   evEndedFor?: Date | null;
+  totalChanges?: Record<string, { at: Date; from: number; to: number }> | null;
   openingDrawMs?: number | null;
   drawCommitment?: string | null;
   drawSeed?: string | null;
@@ -169,17 +171,17 @@ export class EventRelay {
     if (!coupon) return [];
     const stored = await this.models.Issuance.collection.find({ couponId: _id }, { projection: { issuedAt: 1, cancelledAt: 1 } }).toArray();
     const times = stored.map((doc) => ({ id: doc._id.toHexString(), issuedAt: doc.issuedAt as Date, cancelledAt: (doc.cancelledAt as Date | null) ?? null }));
-    const found = sellOuts(times, coupon.totalQuantity, wins);
+    const found = sellOuts(times, totalAt(coupon.totalQuantity, Object.values(coupon.totalChanges ?? {})), wins);
     if (found.length === 0) return [];
     const live = times.filter((t) => !t.cancelledAt).length;
-    return found.map(({ at, cancelledBefore }) => ({
-      id: soldOutEventId(couponId, coupon.totalQuantity, cancelledBefore),
+    return found.map(({ at, cancelledBefore, totalQuantity }) => ({
+      id: soldOutEventId(couponId, totalQuantity, cancelledBefore),
       type: 'COUPON_SOLD_OUT' as const,
       occurredAt: at,
       subject: couponId,
       stage: 0,
       // The coupon as it is now, but the sell-out's figures: every unit issued.
-      data: { coupon: { ...couponData(coupon, live, this.clock()), remaining: 0, issuedCount: coupon.totalQuantity, status: couponStatus({ startsAt: coupon.startsAt, endsAt: coupon.endsAt ?? null }, 0, at) } },
+      data: { coupon: { ...couponData(coupon, live, this.clock()), remaining: 0, totalQuantity, issuedCount: totalQuantity, status: couponStatus({ startsAt: coupon.startsAt, endsAt: coupon.endsAt ?? null }, 0, at) } },
     }));
   }
 

@@ -23,6 +23,13 @@ const couponSchema = new Schema(
     redeemBy: { type: Date, default: null },
     /** Grows with every updateCoupon/endCoupon; instances compare it to drop stale cached definitions. */
     revision: { type: Number, default: 0 },
+    /**
+     * Every change of totalQuantity, written in the same update as the change: events judge a
+     * sell-out by the total in force at the win, not by a total raised since (src/events/). Keyed
+     * by the revision that made the change (`r<revision>`: { at, from, to }), so that the change sets
+     * one field of its own (no array operator, which the embedded MongoDB-compatible server lacks).
+     */
+    totalChanges: { type: Schema.Types.Mixed, default: undefined },
     // v3 opening draw (src/draw/). The secret seed is never read unless asked for by name
     // (`+drawSecret`), so no definition, answer or log line can carry it by accident.
     openingDrawMs: { type: Number, default: 0 },
