@@ -230,10 +230,12 @@ export class SoldOutMemory {
       }
     }
     // MongoDB must hold every winner Redis marks durable: fewer means one was cancelled (or lost)
-    // since, and Redis is behind; then claims go to Redis until the reconciler has repaired it.
+    // since, and Redis is behind. More than Redis knows of (durable or pending) means Redis lost a
+    // winner (a promoted replica without the master's last writes): that user must not hear
+    // SOLD_OUT. Either way claims go to Redis (which checks MongoDB) until the reconciler repairs it.
     // Unreachable, MongoDB is not asked: the entry then rests on Redis's position alone.
     const live = await this.liveCount(coupon.id);
-    if (live !== undefined && live < winners.size) return false;
+    if (live !== undefined && (live < winners.size || live > winners.size + pending.size)) return false;
     // Whatever this instance was told while reading belongs to a newer state than the one read.
     if (this.generation(coupon.id) !== generation) return false;
     const now = this.clock();
@@ -291,18 +293,19 @@ export class SoldOutMemory {
 
   /**
    * Every durable winner is a live issuance in MongoDB (and once none is pending, every unit is),
-   * unless one was cancelled since and Redis may not have heard of it: a lower count, or one above
-   * the stock, forgets the coupon.
+   * unless one was cancelled since and Redis may not have heard of it: a lower count, one above the
+   * winners Redis knows of (Redis lost one), or one above the stock, forgets the coupon.
    */
   private async countInMongo(entry: Entry): Promise<void> {
     const { coupon } = entry;
     const generation = this.generation(coupon.id);
     // Counted before the read: a winner made durable while it runs may not be in the count.
     const durable = entry.winners.size;
+    const known = durable + entry.pending.size;
     const count = await this.liveCount(coupon.id);
     if (count === undefined || this.entries.get(coupon.id) !== entry || this.generation(coupon.id) !== generation) return;
     entry.mongoCheckedAt = this.clock();
-    if (count < durable || count > coupon.totalQuantity) {
+    if (count < durable || count > known || count > coupon.totalQuantity) {
       this.logger.info({ couponId: coupon.id, live: count, durable, total: coupon.totalQuantity }, 'mongodb does not hold every winner of a sold-out coupon; answering from redis again');
       return this.forget(coupon.id);
     }

@@ -76,6 +76,16 @@ describe('sold-out memory', () => {
     expect(memory.answer(couponId, 'bob')).toMatchObject({ status: 'ALREADY_ISSUED', issuance: { id: ids.bob, userId: 'bob', sequence: 2 } });
   });
 
+  test('a winner Redis lost (a promoted replica without the last writes) is never told SOLD_OUT: MongoDB holding more than Redis knows keeps the coupon out of memory', async () => {
+    const world = soldOutWorld();
+    // Redis (the promoted replica) knows ann alone; MongoDB holds ann and carl, whose write the replica lacks.
+    world.redis.winners = new Map([['ann', entry('ann', 1)]]);
+    world.live = [stored('ann', 1), stored('carl', 2)];
+    const { memory } = memoryIn(world);
+    expect(await memory.learn(coupon())).toBe(false);
+    expect(memory.answer(couponId, 'carl')).toBeUndefined();
+  });
+
   test('a winner whose write is still pending is never told SOLD_OUT: its claim goes to Redis, until MongoDB holds it', async () => {
     const world = soldOutWorld();
     world.redis.winners.set('bob', entry('bob', 2, false));
