@@ -1,5 +1,6 @@
 import { Types } from 'mongoose';
-import { csvCell, csvRow, CSV_HEADER } from '../../src/http/issuances-csv';
+import { csvCell } from '../../src/http/csv-export';
+import { csvRow, CSV_HEADER } from '../../src/http/issuances-csv';
 import type { IssuanceDocument } from '../../src/mongo/models';
 
 describe('CSV cells', () => {
