@@ -1,26 +1,47 @@
 /**
- * Held claims of an opening draw, through HTTP on one service process (src/main.ts): N users
- * claim inside a 2,000 ms window; reports how many claims per second the instance took while
- * holding them, the service's memory per held claim (RSS during the window minus before it),
- * and the time from the window's end to the last answer.
- * Usage: npm run bench:draw-held -- [entrants=2000] [units=100]
+ * Held claims of an opening draw, through HTTP: N users claim inside a 2,000 ms window, spread
+ * over `instances` service processes (src/main.ts) that share one Redis and one MongoDB, as a
+ * fleet does. Each user holds one connection (opened before the drop, as a page does), so the
+ * users are split over client processes of at most 10,000 sockets each: a process here may open
+ * at most 20,000 files, and so may each service process, which is why 20,000 entrants need two
+ * instances on this machine.
+ *
+ * Reports:
+ * - held claims taken per second: entrants recorded by the draw / time from the window's start
+ *   to the last claim sent (the clients send as fast as they can, so this bounds the intake from
+ *   below);
+ * - memory per held claim: the services' RSS while holding minus before the window;
+ * - time from the window's end to the last answer, over every client.
+ *
+ * Usage: npm run bench:draw-held -- [entrants=2000] [units=100] [instances=1]
  */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { ROOT, startServiceProcess } from '../support/service-process';
+import { startMongoServer, startRedisServer } from '../../src/infra/embedded';
+import { Authenticator } from '../../src/access/auth';
+import { ROOT, startServiceProcess, type ServiceProcess } from '../support/service-process';
 
-const [entrants = 2000, units = 100] = process.argv.slice(2).map(Number);
 const WINDOW_MS = 2000;
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+const SOCKETS_PER_CLIENT = 10_000;
+const SERVICE_ENV = { MAX_CONCURRENT_REQUESTS: '100000', MAX_QUEUED_REQUESTS: '100000', MAX_EVENT_LOOP_LAG_MS: '0' };
 
-function post(url: string, body: object, token: string): Promise<any> {
+function post(agent: http.Agent, url: string, body: object, token: string): Promise<any> {
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(`${url}/graphql`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), authorization: `Bearer ${token}` } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks).toString();
+        try {
+          resolve(JSON.parse(raw));
+        } catch {
+          reject(new Error(`HTTP ${res.statusCode} ${raw.slice(0, 80)}`));
+        }
+      });
     });
     req.on('error', reject);
     req.end(text);
@@ -28,52 +49,126 @@ function post(url: string, body: object, token: string): Promise<any> {
 }
 
 const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface ClientTask {
+  url: string;
+  couponId: string;
+  jwtSecret: string;
+  users: string[];
+  startsAt: number;
+}
+interface ClientReport {
+  statuses: Record<string, number>;
+  lastAnswerAt: number;
+  lastSentAt: number;
+  warmFailures: number;
+}
+
+/** One client process: warms one connection per user, claims at `startsAt`, reports when all answered. */
+async function client(task: ClientTask): Promise<ClientReport> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const auth = new Authenticator(task.jwtSecret);
+  const tokens = task.users.map((user) => auth.issue(user));
+  let warmFailures = 0;
+  await Promise.all(tokens.map((token) => post(agent, task.url, { query: 'query Q($id: ID!) { coupon(id: $id) { remaining } }', variables: { id: task.couponId } }, token).catch(() => (warmFailures += 1))));
+  process.send!({ warmed: true });
+  while (Date.now() < task.startsAt - 50) await sleep(10);
+  while (Date.now() < task.startsAt) await new Promise((r) => setImmediate(r));
+  const statuses: Record<string, number> = {};
+  const count = (status: string) => (statuses[status] = (statuses[status] ?? 0) + 1);
+  let lastAnswerAt = 0;
+  const answers = tokens.map((token) =>
+    post(agent, task.url, { query: 'mutation M($id: ID!) { claimCoupon(couponId: $id) { status } }', variables: { id: task.couponId } }, token).then(
+      (reply) => {
+        lastAnswerAt = Date.now();
+        count(reply.data?.claimCoupon?.status ?? reply.errors?.[0]?.extensions?.code ?? 'ERROR');
+      },
+      (error: Error) => count(`connection: ${error.message}`),
+    ),
+  );
+  const lastSentAt = Date.now();
+  await Promise.all(answers);
+  agent.destroy();
+  return { statuses, lastAnswerAt, lastSentAt, warmFailures };
+}
+
+function runClient(task: ClientTask, onWarm: () => void): Promise<ClientReport> {
+  const child = fork(__filename, ['--client'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  child.send(task);
+  return new Promise((resolve, reject) => {
+    child.on('message', (message: any) => (message.warmed ? onWarm() : resolve(message)));
+    child.on('exit', (code) => code !== 0 && reject(new Error(`client exited with ${code}`)));
+  });
+}
 
 async function main() {
-  const service = await startServiceProcess({ logFile: path.join(ROOT, 'load', 'reports', 'draw-held-service.log'), env: { MAX_CONCURRENT_REQUESTS: '100000', MAX_QUEUED_REQUESTS: '100000', MAX_EVENT_LOOP_LAG_MS: '0' } });
+  const [entrants = 2000, units = 100, instances = 1] = process.argv.slice(2).map(Number);
+  const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'load' })]);
+  const jwtSecret = randomBytes(32).toString('base64url');
+  const services: ServiceProcess[] = [];
   try {
-    const admin = service.auth.issue('operator', { admin: true });
-    const startsAt = Date.now() + 20_000;
-    const created = await post(service.url, { query: 'mutation C($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', variables: { i: { name: 'held', totalQuantity: units, startsAt: new Date(startsAt).toISOString(), openingDrawMs: WINDOW_MS } } }, admin);
-    const couponId = created.data.createCoupon.id as string;
-    const tokens = Array.from({ length: entrants }, (_, i) => service.auth.issue(`held-${i}`));
-    // The people are on the page: one open connection each before the drop.
-    await Promise.all(tokens.map((token) => post(service.url, { query: 'query Q($id: ID!) { coupon(id: $id) { remaining } }', variables: { id: couponId } }, token).catch(() => undefined)));
-    if (Date.now() > startsAt - 3000) throw new Error('the warm-up took too long; start again on a quieter machine');
-    while (Date.now() < startsAt - 200) await new Promise((r) => setTimeout(r, 20));
-    const rssBefore = rssKb(service.pid);
-    while (Date.now() < startsAt) await new Promise((r) => setImmediate(r));
-    const sent = performance.now();
-    let lastAnswerAt = 0;
-    const statuses = new Map<string, number>();
-    const answers = tokens.map((token) =>
-      post(service.url, { query: 'mutation M($id: ID!) { claimCoupon(couponId: $id) { status } }', variables: { id: couponId } }, token).then((reply) => {
-        lastAnswerAt = Date.now();
-        const status = reply.data?.claimCoupon?.status ?? reply.errors?.[0]?.extensions?.code ?? 'ERROR';
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      }, (error: Error) => statuses.set(`connection: ${error.message}`, (statuses.get(`connection: ${error.message}`) ?? 0) + 1)),
-    );
-    const sentMs = performance.now() - sent;
-    while (Date.now() < startsAt + WINDOW_MS - 100) await new Promise((r) => setTimeout(r, 10));
-    const rssDuring = rssKb(service.pid);
-    await Promise.all(answers);
-    let entered = null;
-    for (let i = 0; i < 50 && entered === null; i++) {
-      entered = (await post(service.url, { query: 'query Q($id: ID!) { coupon(id: $id) { drawEntrants } }', variables: { id: couponId } }, admin)).data.coupon.drawEntrants;
-      if (entered === null) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < instances; i++) {
+      services.push(await startServiceProcess({ logFile: path.join(ROOT, 'load', 'reports', `draw-held-service-${i}.log`), env: SERVICE_ENV, shared: { redisEnv: { REDIS_URL: redis.url }, mongoUri: mongo.url, jwtSecret } }));
     }
-    console.log(`# Held claims of an opening draw (${new Date().toISOString()}, shared machine)\n`);
-    console.log(`${entrants} users, ${units} units, window ${WINDOW_MS} ms, one service process; client in another process on the same machine.`);
-    console.log(`- claims sent in ${sentMs.toFixed(0)} ms; entrants recorded ${entered}; answers ${JSON.stringify(Object.fromEntries(statuses))}`);
-    console.log(`- held claims taken per second (entrants / time from the window's start to the last claim sent): ${Math.round((entered ?? 0) / Math.max(sentMs / 1000, 0.001)).toLocaleString('en')}/s (bounded by the client here)`);
-    console.log(`- service RSS ${(rssBefore / 1024).toFixed(0)} MB before the window, ${(rssDuring / 1024).toFixed(0)} MB while holding: ${(((rssDuring - rssBefore) * 1024) / entrants).toFixed(0)} bytes per held claim`);
+    const first = services[0]!;
+    const admin = first.auth.issue('operator', { admin: true });
+    const warmUpMs = 10_000 + Math.ceil(entrants / 1000) * 1500;
+    const startsAt = Date.now() + warmUpMs;
+    const created = await post(new http.Agent(), first.url, { query: 'mutation C($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', variables: { i: { name: 'held', totalQuantity: units, startsAt: new Date(startsAt).toISOString(), openingDrawMs: WINDOW_MS } } }, admin);
+    const couponId = created.data.createCoupon.id as string;
+
+    // Users in slices of at most SOCKETS_PER_CLIENT, dealt to the instances in turn.
+    const tasks: ClientTask[] = [];
+    const perInstance = Math.ceil(entrants / instances);
+    for (let i = 0; i < instances; i++) {
+      const users = Array.from({ length: Math.min(perInstance, entrants - i * perInstance) }, (_, k) => `held-${i * perInstance + k}`);
+      for (let from = 0; from < users.length; from += SOCKETS_PER_CLIENT) {
+        tasks.push({ url: services[i]!.url, couponId, jwtSecret, users: users.slice(from, from + SOCKETS_PER_CLIENT), startsAt });
+      }
+    }
+    let warmed = 0;
+    const reports = tasks.map((task) => runClient(task, () => (warmed += 1)));
+    while (warmed < tasks.length && Date.now() < startsAt - 300) await sleep(20);
+    if (warmed < tasks.length) throw new Error('the clients could not open their connections before the opening; start again on a quieter machine');
+    while (Date.now() < startsAt - 200) await sleep(20);
+    const rss = () => services.reduce((sum, s) => sum + rssKb(s.pid), 0);
+    const rssBefore = rss();
+    while (Date.now() < startsAt + WINDOW_MS - 100) await sleep(10);
+    const rssDuring = rss();
+    const done = await Promise.all(reports);
+
+    let entered: number | null = null;
+    for (let i = 0; i < 50 && entered === null; i++) {
+      entered = (await post(new http.Agent(), first.url, { query: 'query Q($id: ID!) { coupon(id: $id) { drawEntrants } }', variables: { id: couponId } }, admin)).data.coupon.drawEntrants;
+      if (entered === null) await sleep(100);
+    }
+    const statuses: Record<string, number> = {};
+    for (const report of done) for (const [status, n] of Object.entries(report.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
+    const lastSentAt = Math.max(...done.map((r) => r.lastSentAt));
+    const lastAnswerAt = Math.max(...done.map((r) => r.lastAnswerAt));
+    const sendMs = Math.max(1, lastSentAt - startsAt);
+    console.log(`# Held claims of an opening draw (${new Date().toISOString()})\n`);
+    console.log(`${entrants} users, ${units} units, window ${WINDOW_MS} ms, ${instances} service process(es) sharing one Redis and one MongoDB; ${tasks.length} client process(es) on the same machine.`);
+    console.log(`- claims sent in ${sendMs} ms; entrants recorded ${entered}; answers ${JSON.stringify(statuses)}; warm-up failures ${done.reduce((s, r) => s + r.warmFailures, 0)}`);
+    console.log(`- held claims taken per second (entrants / time from the window's start to the last claim sent): ${Math.round(((entered ?? 0) * 1000) / sendMs).toLocaleString('en')}/s (bounded by the clients here)`);
+    console.log(`- services' RSS ${(rssBefore / 1024).toFixed(0)} MB before the window, ${(rssDuring / 1024).toFixed(0)} MB while holding: ${(((rssDuring - rssBefore) * 1024) / entrants).toFixed(0)} bytes per held claim`);
     console.log(`- window end to last answer: ${lastAnswerAt - (startsAt + WINDOW_MS)} ms`);
   } finally {
-    await service.stop();
+    await Promise.all(services.map((s) => s.stop()));
+    await Promise.all([redis.stop(), mongo.stop()]);
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+if (process.argv.includes('--client')) {
+  process.once('message', (task: ClientTask) => {
+    void client(task).then((report) => {
+      process.send!(report, () => process.exit(0));
+    });
+  });
+} else {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -66,6 +66,8 @@ export interface ClaimServiceOptions {
   onAnsweredFromMemory?: () => void;
   /** v3: the opening draw, for coupons with openingDrawMs > 0. */
   openingDraw?: OpeningDrawPort;
+  /** While active, Redis may have lost acknowledged wins: its SOLD_OUT and ENDED are checked in MongoDB (redis-doubt.ts). */
+  redisDoubt?: { readonly active: boolean };
 }
 
 /**
@@ -223,11 +225,14 @@ export class ClaimService {
       const reply = await this.gate.claim(coupon, userId, new Types.ObjectId().toHexString());
       if (reply.status === 'NOT_LOADED') throw new Error('unreachable: gate loads state before replying');
       if (!reply.winner) {
-        // Redis lost winner entries: a user told SOLD_OUT or ENDED may be one whose issuance MongoDB holds.
-        const held = reply.suspect ? await this.gate.durableWinner(coupon, userId) : null;
+        // Redis lost winner entries (fewer winners than sequences taken), or may have lost whole
+        // wins (a failover or restart since the reconciler last agreed): a user told SOLD_OUT or
+        // ENDED may be one whose issuance MongoDB holds.
+        const suspect = reply.suspect || (this.options.redisDoubt?.active ?? false);
+        const held = suspect ? await this.gate.durableWinner(coupon, userId) : null;
         if (held) return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, held, true), remaining: reply.remaining };
         // Sold out and consistent: later claims of it can be answered from memory.
-        if (reply.status === 'SOLD_OUT' && !reply.suspect) this.soldOut?.soldOut(coupon);
+        if (reply.status === 'SOLD_OUT' && !suspect) this.soldOut?.soldOut(coupon);
         return { status: reply.status, issuance: null, remaining: reply.remaining };
       }
       if (reply.status === 'ISSUED') {

@@ -30,6 +30,11 @@ export interface ReconcilerOptions {
    * or any coupon did), and the age of the oldest unconfirmed reservation it left (0: none).
    */
   onPass?: (pass: { ok: boolean; oldestPendingMs: number }) => void;
+  /**
+   * After a scheduled pass that began at `startedAt` and found every open coupon's Redis state in
+   * agreement with MongoDB (or rebuilt it from MongoDB): what Redis answers can be trusted again.
+   */
+  onVerified?: (startedAt: number) => void;
   /** A coupon this pass could not reconcile (the others still were), by the step that failed. */
   onCouponFailed?: (step: ReconcileStep) => void;
 }
@@ -92,6 +97,8 @@ export function sameClaimWindow(redis: MetaDefinition | null, coupon: CouponDefi
 
 export class Reconciler {
   private readonly task: PeriodicTask;
+  /** Coupons the pass in progress could not show to agree with MongoDB (writes pending, a change meanwhile). */
+  private unverified = 0;
   /** The oldest unconfirmed reservation seen by the pass in progress (ms). */
   private oldestPendingMs = 0;
 
@@ -106,6 +113,7 @@ export class Reconciler {
     this.task = new PeriodicTask(
       async (signal) => {
         this.oldestPendingMs = 0;
+        const startedAt = Date.now();
         let failed: number;
         try {
           failed = await this.runOnce(signal);
@@ -114,6 +122,7 @@ export class Reconciler {
           throw error;
         }
         this.options.onPass?.({ ok: failed === 0, oldestPendingMs: this.oldestPendingMs });
+        if (failed === 0 && this.unverified === 0 && !signal.aborted) this.options.onVerified?.(startedAt);
       },
       logger,
       'reconciliation pass failed; will retry',
@@ -137,6 +146,7 @@ export class Reconciler {
    */
   async runOnce(signal?: AbortSignal): Promise<number> {
     let failed = 0;
+    this.unverified = 0;
     for (const coupon of await this.catalog.listRecentlyOpen()) {
       if (signal?.aborted) break;
       try {
@@ -161,7 +171,7 @@ export class Reconciler {
       // What settling left behind: a reservation that keeps ageing is stock stuck until its write lands.
       const oldest = await this.gate.oldestPendingAt(coupon.id);
       if (oldest !== undefined) this.oldestPendingMs = Math.max(this.oldestPendingMs, Date.now() - oldest);
-      await this.repairDrift(coupon);
+      if (!(await this.repairDrift(coupon))) this.unverified += 1;
     });
   }
 
@@ -197,19 +207,21 @@ export class Reconciler {
     if (failures.length) throw new Error(`${failures.length} of ${pending.length} reservations not settled (${failures.slice(0, 3).join('; ')})`);
   }
 
-  private async repairDrift(coupon: CouponDefinition): Promise<void> {
+  /** Whether the coupon's Redis state is now known to agree with MongoDB (in agreement, or rebuilt). */
+  private async repairDrift(coupon: CouponDefinition): Promise<boolean> {
     const seen = await this.gate.inspect(coupon.id);
-    if (!seen.loaded || seen.pending > 0) return;
+    if (!seen.loaded || seen.pending > 0) return false;
     // Counted after the reading: a claim in between changes the version, and the repair declines.
     const mongoCount = await this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(coupon.id), ...LIVE });
     const verdict = judgeDrift(seen, mongoCount);
-    if (verdict.kind !== 'drift') return;
-    if (!(await this.gate.forgetIfUnchanged(coupon.id, seen))) return;
+    if (verdict.kind !== 'drift') return verdict.kind === 'in-sync';
+    if (!(await this.gate.forgetIfUnchanged(coupon.id, seen))) return false;
     await this.gate.ensureLoaded(coupon);
     this.logger.warn(
       { couponId: coupon.id, kind: verdict.reason, redisTaken: seen.taken, redisWinners: seen.winners, mongoIssuances: mongoCount },
       'redis disagreed with mongodb; rebuilt the coupon state from mongodb',
     );
     this.options.onRepair?.(`drift_${verdict.reason}`, 1);
+    return true;
   }
 }

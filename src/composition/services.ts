@@ -25,6 +25,7 @@ import { ReadLimiter } from '../access/read-limiter';
 import { EndedStates } from '../claims/ended-states';
 import { Reconciler } from '../claims/reconciler';
 import { SoldOutMemory } from '../claims/sold-out-memory';
+import { RedisDoubt, watchForLostWrites } from '../claims/redis-doubt';
 import { StockFeed } from '../live/stock-feed';
 import { OpeningDraw } from '../draw/opening-draw';
 import type { ServiceSettings } from './settings';
@@ -114,7 +115,9 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     onAnsweredFromMemory: () => metrics.claimsFromMemory.add(),
   };
   const soldOut = new SoldOutMemory(models, gate, logger);
-  const claims = new ClaimService(catalog, gate, writer, logger, { ...claimOptions, openingDraw }, soldOut);
+  const redisDoubt = new RedisDoubt(logger);
+  watchForLostWrites(redis, redisDoubt);
+  const claims = new ClaimService(catalog, gate, writer, logger, { ...claimOptions, openingDraw, redisDoubt }, soldOut);
   const DbClaims = settings.claimStrategy === 'db-lock' ? DbLockClaims : DbAtomicClaims;
   const dbClaims = dbStock && new DbClaims(catalog, models, dbStock, logger, claimOptions);
   const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
@@ -126,6 +129,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
       metrics.oldestPendingSeconds.set(oldestPendingMs / 1000);
     },
     onCouponFailed: (step) => metrics.reconcileCouponFailures.inc({ step }),
+    onVerified: (startedAt) => redisDoubt.verified(startedAt),
   });
   // Coupon changes reach every instance: a changed definition or a returned unit ends the
   // sold-out shortcut and is shown to watchers (the stock feed publishes the new figures).

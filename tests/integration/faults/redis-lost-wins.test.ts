@@ -1,0 +1,59 @@
+/**
+ * Fault: Redis comes back without its last acknowledged wins, as a replica promoted by a failover
+ * (or a server restarted from an older snapshot) does. Its state is consistent, only older: the
+ * lost winner is not listed, and the unit has been reserved again for someone else whose write
+ * is still pending, so the script reads "sold out". The lost winner, who holds a live issuance in
+ * MongoDB, must hear ALREADY_ISSUED with it, never SOLD_OUT (guarantee 8).
+ */
+import { Redis } from 'ioredis';
+import { Types } from 'mongoose';
+import { couponKeys, encodeWinner } from '../../../src/redis/scripts';
+import type { ChildService } from '../../support/child-service';
+import { createCoupon } from '../../support/graphql';
+import { adminToken, userToken, type Stack } from '../../support/stack';
+import { claimAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
+
+let stack: Stack;
+let service: ChildService;
+let mongo: MongoView;
+let redis: Redis;
+
+beforeAll(async () => {
+  ({ stack, service, mongo } = await startFaultEnvironment());
+  redis = new Redis(stack.redis.url);
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await stopFaultEnvironment({ stack, service, mongo });
+});
+
+test('a winner whose win Redis lost in a failover hears ALREADY_ISSUED with their issuance, not SOLD_OUT', async () => {
+  const couponId = await createCoupon(service.url, await adminToken(), { name: 'lost', totalQuantity: 3 });
+  const answers: ClaimAnswer[] = [];
+  for (let i = 0; i < 3; i++) answers.push(await claimAs(service.url, couponId, `lost-${i}`, await userToken(`lost-${i}`)));
+  expect(answers.map((a) => a.status)).toEqual(['ISSUED', 'ISSUED', 'ISSUED']);
+  await within(5_000, 'no reservation pending', async () => (await redis.zcard(couponKeys(couponId).pending)) === 0);
+
+  // The promoted replica: lost-2's win is gone, and its sequence was reserved again by another
+  // user whose MongoDB write is still pending (the reconciler leaves it for a few seconds).
+  const keys = couponKeys(couponId);
+  const lost = answers[2]!.issuance!;
+  await redis.hdel(keys.winners, 'lost-2');
+  await redis.hset(keys.winners, 'lost-other', encodeWinner({ sequence: lost.sequence, issuedAtMs: Date.now(), issuanceId: new Types.ObjectId().toHexString(), durable: false }));
+  await redis.zadd(keys.pending, Date.now(), 'lost-other');
+  // The failover as the service sees it: its connections to Redis drop and are made again.
+  await redis.client('KILL', 'TYPE', 'normal').catch(() => undefined);
+  await within(5_000, 'the service noticed', async () => service.logLines(/may have lost acknowledged writes/).length > 0, 50);
+
+  const again = await claimAs(service.url, couponId, 'lost-2', await userToken('lost-2'));
+  expect(again).toMatchObject({ status: 'ALREADY_ISSUED', issuance: { id: lost.id, sequence: lost.sequence } });
+  const late = await claimAs(service.url, couponId, 'lost-late', await userToken('lost-late'));
+  expect(late.status).toBe('SOLD_OUT');
+
+  // Once the reconciler has settled the pending reservation (revoked: lost-2 holds the sequence)
+  // and found Redis in agreement, Redis alone answers again.
+  await within(15_000, 'redis trusted again', async () => service.logLines(/redis agrees with mongodb again/).length > 0, 100);
+  expect(await redis.hexists(keys.winners, 'lost-2')).toBe(1);
+  await expectNoOversellNoDoubleNothingLost(mongo.models, couponId, 3, [...answers, again, late]);
+});
