@@ -43,7 +43,7 @@ test('a winner whose win Redis lost in a failover hears ALREADY_ISSUED with thei
   await redis.hset(keys.winners, 'lost-other', encodeWinner({ sequence: lost.sequence, issuedAtMs: Date.now(), issuanceId: new Types.ObjectId().toHexString(), durable: false }));
   await redis.zadd(keys.pending, Date.now(), 'lost-other');
   // The failover as the service sees it: its connections to Redis drop and are made again.
-  await redis.client('KILL', 'TYPE', 'normal').catch(() => undefined);
+  await redis.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => undefined);
   await within(5_000, 'the service noticed', async () => service.logLines(/may have lost acknowledged writes/).length > 0, 50);
 
   const again = await claimAs(service.url, couponId, 'lost-2', await userToken('lost-2'));
