@@ -8,7 +8,7 @@
  * handed out again its state reads "sold out": a lost winner who claims again would hear SOLD_OUT
  * while holding a live coupon. The script cannot see it (its state is consistent, just older), so
  * the service watches for the events that can lose writes: any connection to Redis lost and made
- * again, a cluster node failing or joining.
+ * again, a cluster node failing or leaving the slot map.
  *
  * From such an event until the reconciler has compared every open coupon with MongoDB and found
  * it in agreement (or rebuilt it), the claim path treats every SOLD_OUT and ENDED reply as
