@@ -46,18 +46,24 @@ export interface GraphQLContext {
   authError?: GraphQLError;
   clientIp: string;
   requestId: string;
+  /**
+   * Gives the HTTP request's admission slot back (src/access/admission.ts): a claim held by an
+   * opening draw waits for the draw without working, so it must not keep later requests out.
+   */
+  releaseSlot: (() => void) | undefined;
 }
 
 export interface ContextInput {
   authorization: string | undefined | null;
   clientIp: string;
   requestId: string;
+  releaseSlot?: () => void;
 }
 
 /** Synchronous (token checks are), so a compiled request awaits nothing before its resolver. */
 export function buildContext(services: Services, input: ContextInput): GraphQLContext {
   // One object of one shape per request (no spread of a base object): built for every claim.
-  const context: GraphQLContext = { services, viewer: undefined, authError: undefined, clientIp: input.clientIp, requestId: input.requestId };
+  const context: GraphQLContext = { services, viewer: undefined, authError: undefined, clientIp: input.clientIp, requestId: input.requestId, releaseSlot: input.releaseSlot };
   try {
     context.viewer = services.authenticator.viewerFrom(input.authorization);
   } catch (error) {

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const apollo = new ApolloServer<GraphQLContext>({ schema, csrfPrevention: true, includeStacktraceInErrorResponses: false });
   await apollo.start();
   // The resolver reads nothing from the context; it only has to have the service's shape.
-  const context = (): GraphQLContext => ({ services: {} as Services, clientIp: '127.0.0.1', requestId: 'reference' });
+  const context = (): GraphQLContext => ({ services: {} as Services, clientIp: '127.0.0.1', requestId: 'reference', releaseSlot: undefined });
   const graphql = createGraphQLHandler({ apollo, context });
   // The body is read as the service reads it, under the same size limit and deadline.
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse) => {

@@ -1,19 +1,22 @@
 /**
  * Held claims of an opening draw, through HTTP: N users claim inside a 2,000 ms window, spread
- * over `instances` service processes (src/main.ts) that share one Redis and one MongoDB, as a
- * fleet does. Each user holds one connection (opened before the drop, as a page does), so the
- * users are split over client processes of at most 10,000 sockets each: a process here may open
- * at most 20,000 files, and so may each service process, which is why 20,000 entrants need two
- * instances on this machine.
+ * over `instances` service processes (src/main.ts) with their default admission settings, sharing
+ * one Redis and one MongoDB, as a fleet does. Each user holds one connection (opened before the
+ * drop, as a page does), so the users are split over client processes of at most 10,000 sockets
+ * each: a process here may open at most 20,000 files, and so may each service process, which is
+ * why 20,000 entrants need two instances on this machine.
+ *
+ * Arrivals: `burst` (everyone at the opening instant, the worst case) or `spread` (uniformly over
+ * the window). A user refused SERVICE_UNAVAILABLE tries again as the drop page does (web/src/lib/
+ * claim-policy.ts: at least the server's retry-after, plus jitter, at most 6 attempts).
  *
  * Reports:
- * - held claims taken per second: entrants recorded by the draw / time from the window's start
- *   to the last claim sent (the clients send as fast as they can, so this bounds the intake from
- *   below);
+ * - entrants recorded by the draw, final answers, attempts refused;
+ * - held claims taken per second: entrants / time from the window's start to the last entry sent;
  * - memory per held claim: the services' RSS while holding minus before the window;
- * - time from the window's end to the last answer, over every client.
+ * - the slowest single request (the contract's 3 s), and the window's end to the last answer.
  *
- * Usage: npm run bench:draw-held -- [entrants=2000] [units=100] [instances=1]
+ * Usage: npm run bench:draw-held -- [entrants=2000] [units=100] [instances=1] [burst|spread]
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,7 +29,8 @@ import { ROOT, startServiceProcess, type ServiceProcess } from '../support/servi
 
 const WINDOW_MS = 2000;
 const SOCKETS_PER_CLIENT = 10_000;
-const SERVICE_ENV = { MAX_CONCURRENT_REQUESTS: '100000', MAX_QUEUED_REQUESTS: '100000', MAX_EVENT_LOOP_LAG_MS: '0' };
+
+type Arrival = 'burst' | 'spread';
 
 function post(agent: http.Agent, url: string, body: object, token: string): Promise<any> {
   const text = JSON.stringify(body);
@@ -37,7 +41,7 @@ function post(agent: http.Agent, url: string, body: object, token: string): Prom
       res.on('end', () => {
         const raw = Buffer.concat(chunks).toString();
         try {
-          resolve(JSON.parse(raw));
+          resolve({ ...JSON.parse(raw), retryAfter: res.headers['retry-after'] });
         } catch {
           reject(new Error(`HTTP ${res.statusCode} ${raw.slice(0, 80)}`));
         }
@@ -57,13 +61,20 @@ interface ClientTask {
   jwtSecret: string;
   users: string[];
   startsAt: number;
+  arrival: Arrival;
 }
 interface ClientReport {
+  /** Each user's final answer. */
   statuses: Record<string, number>;
+  /** Attempts answered SERVICE_UNAVAILABLE (each followed by a retry, up to the sixth). */
+  refused: number;
+  slowestRequestMs: number;
   lastAnswerAt: number;
   lastSentAt: number;
   warmFailures: number;
 }
+
+const MAX_ATTEMPTS = 6;
 
 /** One client process: warms one connection per user, claims at `startsAt`, reports when all answered. */
 async function client(task: ClientTask): Promise<ClientReport> {
@@ -78,19 +89,37 @@ async function client(task: ClientTask): Promise<ClientReport> {
   const statuses: Record<string, number> = {};
   const count = (status: string) => (statuses[status] = (statuses[status] ?? 0) + 1);
   let lastAnswerAt = 0;
-  const answers = tokens.map((token) =>
-    post(agent, task.url, { query: 'mutation M($id: ID!) { claimCoupon(couponId: $id) { status } }', variables: { id: task.couponId } }, token).then(
-      (reply) => {
-        lastAnswerAt = Date.now();
-        count(reply.data?.claimCoupon?.status ?? reply.errors?.[0]?.extensions?.code ?? 'ERROR');
-      },
-      (error: Error) => count(`connection: ${error.message}`),
-    ),
-  );
-  const lastSentAt = Date.now();
+  let lastSentAt = 0;
+  let refused = 0;
+  let slowestRequestMs = 0;
+  const claim = { query: 'mutation M($id: ID!) { claimCoupon(couponId: $id) { status } }', variables: { id: task.couponId } };
+  /** One user's press of the button: retried after SERVICE_UNAVAILABLE as the drop page does. */
+  const press = async (token: string) => {
+    for (let attempt = 1; ; attempt++) {
+      const sent = Date.now();
+      lastSentAt = Math.max(lastSentAt, sent);
+      let reply: any;
+      try {
+        reply = await post(agent, task.url, claim, token);
+      } catch (error) {
+        return count(`connection: ${(error as Error).message}`);
+      }
+      lastAnswerAt = Date.now();
+      slowestRequestMs = Math.max(slowestRequestMs, lastAnswerAt - sent);
+      const status = reply.data?.claimCoupon?.status ?? reply.errors?.[0]?.extensions?.code ?? 'ERROR';
+      if (status !== 'SERVICE_UNAVAILABLE' || attempt === MAX_ATTEMPTS) return count(status);
+      refused += 1;
+      const floor = reply.retryAfter ? Number(reply.retryAfter) * 1000 : 500 * 2 ** (attempt - 1);
+      await sleep(floor + Math.random() * floor);
+    }
+  };
+  const answers = tokens.map(async (token, i) => {
+    if (task.arrival === 'spread') await sleep(Math.floor((i / tokens.length) * WINDOW_MS));
+    await press(token);
+  });
   await Promise.all(answers);
   agent.destroy();
-  return { statuses, lastAnswerAt, lastSentAt, warmFailures };
+  return { statuses, refused, slowestRequestMs, lastAnswerAt, lastSentAt, warmFailures };
 }
 
 function runClient(task: ClientTask, onWarm: () => void): Promise<ClientReport> {
@@ -103,13 +132,14 @@ function runClient(task: ClientTask, onWarm: () => void): Promise<ClientReport> 
 }
 
 async function main() {
-  const [entrants = 2000, units = 100, instances = 1] = process.argv.slice(2).map(Number);
+  const [entrants = 2000, units = 100, instances = 1] = process.argv.slice(2, 5).map(Number);
+  const arrival: Arrival = process.argv[5] === 'spread' ? 'spread' : 'burst';
   const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'load' })]);
   const jwtSecret = randomBytes(32).toString('base64url');
   const services: ServiceProcess[] = [];
   try {
     for (let i = 0; i < instances; i++) {
-      services.push(await startServiceProcess({ logFile: path.join(ROOT, 'load', 'reports', `draw-held-service-${i}.log`), env: SERVICE_ENV, shared: { redisEnv: { REDIS_URL: redis.url }, mongoUri: mongo.url, jwtSecret } }));
+      services.push(await startServiceProcess({ logFile: path.join(ROOT, 'load', 'reports', `draw-held-service-${i}.log`), shared: { redisEnv: { REDIS_URL: redis.url }, mongoUri: mongo.url, jwtSecret } }));
     }
     const first = services[0]!;
     const admin = first.auth.issue('operator', { admin: true });
@@ -124,7 +154,7 @@ async function main() {
     for (let i = 0; i < instances; i++) {
       const users = Array.from({ length: Math.min(perInstance, entrants - i * perInstance) }, (_, k) => `held-${i * perInstance + k}`);
       for (let from = 0; from < users.length; from += SOCKETS_PER_CLIENT) {
-        tasks.push({ url: services[i]!.url, couponId, jwtSecret, users: users.slice(from, from + SOCKETS_PER_CLIENT), startsAt });
+        tasks.push({ url: services[i]!.url, couponId, jwtSecret, users: users.slice(from, from + SOCKETS_PER_CLIENT), startsAt, arrival });
       }
     }
     let warmed = 0;
@@ -147,13 +177,13 @@ async function main() {
     for (const report of done) for (const [status, n] of Object.entries(report.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
     const lastSentAt = Math.max(...done.map((r) => r.lastSentAt));
     const lastAnswerAt = Math.max(...done.map((r) => r.lastAnswerAt));
-    const sendMs = Math.max(1, lastSentAt - startsAt);
+    const entryMs = Math.max(1, Math.min(lastSentAt, startsAt + WINDOW_MS) - startsAt);
     console.log(`# Held claims of an opening draw (${new Date().toISOString()})\n`);
-    console.log(`${entrants} users, ${units} units, window ${WINDOW_MS} ms, ${instances} service process(es) sharing one Redis and one MongoDB; ${tasks.length} client process(es) on the same machine.`);
-    console.log(`- claims sent in ${sendMs} ms; entrants recorded ${entered}; answers ${JSON.stringify(statuses)}; warm-up failures ${done.reduce((s, r) => s + r.warmFailures, 0)}`);
-    console.log(`- held claims taken per second (entrants / time from the window's start to the last claim sent): ${Math.round(((entered ?? 0) * 1000) / sendMs).toLocaleString('en')}/s (bounded by the clients here)`);
-    console.log(`- services' RSS ${(rssBefore / 1024).toFixed(0)} MB before the window, ${(rssDuring / 1024).toFixed(0)} MB while holding: ${(((rssDuring - rssBefore) * 1024) / entrants).toFixed(0)} bytes per held claim`);
-    console.log(`- window end to last answer: ${lastAnswerAt - (startsAt + WINDOW_MS)} ms`);
+    console.log(`${entrants} users arriving ${arrival === 'burst' ? 'all at the opening instant' : 'uniformly over the window'}, ${units} units, window ${WINDOW_MS} ms, ${instances} service process(es) with default admission sharing one Redis and one MongoDB; ${tasks.length} client process(es) on the same machine.`);
+    console.log(`- entrants recorded ${entered}; final answers ${JSON.stringify(statuses)}; attempts refused SERVICE_UNAVAILABLE (then retried) ${done.reduce((s, r) => s + r.refused, 0)}; warm-up failures ${done.reduce((s, r) => s + r.warmFailures, 0)}`);
+    console.log(`- held claims taken per second (entrants / time from the window's start to the last entry sent): ${Math.round(((entered ?? 0) * 1000) / entryMs).toLocaleString('en')}/s (bounded by the clients here)`);
+    console.log(`- services' RSS ${(rssBefore / 1024).toFixed(0)} MB before the window, ${(rssDuring / 1024).toFixed(0)} MB while holding: ${(((rssDuring - rssBefore) * 1024) / Math.max(1, entered ?? 0)).toFixed(0)} bytes per held claim`);
+    console.log(`- slowest single request: ${Math.max(...done.map((r) => r.slowestRequestMs))} ms; window end to last answer: ${lastAnswerAt - (startsAt + WINDOW_MS)} ms`);
   } finally {
     await Promise.all(services.map((s) => s.stop()));
     await Promise.all([redis.stop(), mongo.stop()]);

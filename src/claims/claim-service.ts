@@ -19,7 +19,8 @@ import type { SoldOutMemory } from './sold-out-memory';
  * DbLockClaims / DbAtomicClaims (MongoDB alone, CLAIM_STRATEGY=db-lock or db-atomic, for load comparison only).
  */
 export interface ClaimPort {
-  claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome>;
+  /** `onHeld` is called when the claim starts waiting for an opening draw (nothing to do until then). */
+  claim(couponId: string, userId: string, clientIp: string, onHeld?: () => void): Promise<ClaimOutcome>;
 }
 
 /**
@@ -31,8 +32,11 @@ export interface OpeningDrawPort {
   mayHold(couponId: string): boolean;
   /** The budget of a claim that may be held (the window, then the draw), inside the request's own. */
   readonly heldDeadlineMs: number;
-  /** Decides a claim of a coupon that may have a draw; `firstComeFirstServed` is the usual decision. */
-  decide(couponId: string, userId: string, firstComeFirstServed: () => Promise<ClaimOutcome>): Promise<ClaimOutcome>;
+  /**
+   * Decides a claim of a coupon that may have a draw; `firstComeFirstServed` is the usual decision.
+   * Calls `onHeld` once the claim is held (entered, or waiting for the draw to be applied).
+   */
+  decide(couponId: string, userId: string, firstComeFirstServed: () => Promise<ClaimOutcome>, onHeld?: () => void): Promise<ClaimOutcome>;
 }
 
 /** What making a winner durable ended in. */
@@ -124,14 +128,14 @@ export class ClaimService {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  claim(couponId: string, userId: string, clientIp: string): Promise<ClaimOutcome> {
+  claim(couponId: string, userId: string, clientIp: string, onHeld?: () => void): Promise<ClaimOutcome> {
     // v3 opening draw: a coupon whose draw is not done yet decides through it (src/draw/).
     const draw = this.options.openingDraw;
     if (draw?.mayHold(couponId)) {
       return guardedClaim(
         { ...this.options, deadlineMs: draw.heldDeadlineMs },
         { couponId, userId, clientIp },
-        () => draw.decide(couponId, userId, () => this.decideAndPersist(couponId, userId)),
+        () => draw.decide(couponId, userId, () => this.decideAndPersist(couponId, userId), onHeld),
         () => this.fromMemory(couponId, userId),
       );
     }

@@ -50,7 +50,7 @@ export interface GraphQLServerOptions {
   compiledOperationsMax: number;
   metrics: Metrics;
   logger: Logger;
-  context: (req: IncomingMessage) => GraphQLContext;
+  context: (req: IncomingMessage, releaseSlot?: () => void) => GraphQLContext;
   /** A document Apollo has not accepted before, from this request's address: ms to wait when refused (READ limits). */
   newDocumentFrom?: (req: IncomingMessage) => Promise<number | undefined>;
 }

@@ -31,11 +31,12 @@ export function createHttpServer(): http.Server {
 /** The one context builder's HTTP side: the caller's token, address (behind TRUSTED_PROXIES) and request id. */
 export function requestContext(settings: ServiceSettings, services: Services) {
   const clientAddress = clientAddressOf(settings.trustedProxies);
-  const contextFor = (req: IncomingMessage) =>
+  const contextFor = (req: IncomingMessage, releaseSlot?: () => void) =>
     buildContext(services, {
       authorization: req.headers.authorization,
       clientIp: clientAddress(req),
       requestId: headerValue(req.headers['x-request-id']) ?? nextRequestId(),
+      releaseSlot,
     });
   // A document never parsed before is charged to its address's budget of new documents (read-limiter.ts).
   const newDocumentFrom = services.reads.enabled ? (req: IncomingMessage) => services.reads.newDocument(clientAddress(req)) : undefined;

@@ -79,7 +79,8 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       else res.once('close', release);
       // The body and the wait for admission count against the deadline: the contract's 3 s run from arrival.
       const deadlineMs = REQUEST_DEADLINE_MS - (performance.now() - arrived);
-      return withGraphQLSpan(raw, () => options.graphql.handle(req, res, raw, search, deadlineMs));
+      // A claim held by an opening draw waits without working: it gives its slot back (src/draw/).
+      return withGraphQLSpan(raw, () => options.graphql.handle(req, res, raw, search, deadlineMs, release));
     }
     if (pathname === DEV_TOKEN_PATH && options.devToken) return options.devToken(req, res);
     if (pathname === '/healthz' && req.method === 'GET') {

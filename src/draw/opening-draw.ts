@@ -98,7 +98,7 @@ export class OpeningDraw implements OpeningDrawPort {
     return !coupon || this.drawPending(coupon);
   }
 
-  async decide(couponId: string, userId: string, firstComeFirstServed: () => Promise<ClaimOutcome>): Promise<ClaimOutcome> {
+  async decide(couponId: string, userId: string, firstComeFirstServed: () => Promise<ClaimOutcome>, onHeld?: () => void): Promise<ClaimOutcome> {
     const coupon = await this.options.catalog.find(couponId);
     if (!coupon) throw notFound('coupon');
     if (!this.drawPending(coupon)) return firstComeFirstServed();
@@ -115,9 +115,13 @@ export class OpeningDraw implements OpeningDrawPort {
         return firstComeFirstServed();
       case 'CLOSED':
         // After the window: first come, first served, once the draw's winners are in the gate.
+        onHeld?.();
         await this.applied(coupon);
         return firstComeFirstServed();
       case 'ENTERED':
+        // Held until the draw: the request gives back its admission slot, so that the window's
+        // entrants are bounded by what the instance can read, not by MAX_CONCURRENT_REQUESTS.
+        onHeld?.();
         return this.outcome(coupon, userId, entry.added, await this.applied(coupon), firstComeFirstServed);
     }
   }

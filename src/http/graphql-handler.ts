@@ -75,7 +75,8 @@ export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
   /** Before Apollo parses a document it has not accepted before: ms to wait when its address may not send one now. */
   newDocument?: (req: IncomingMessage, query: string) => Promise<number | undefined>;
-  context: (req: IncomingMessage) => GraphQLContext;
+  /** The request's context; `releaseSlot` gives its admission slot back (a claim held by an opening draw). */
+  context: (req: IncomingMessage, releaseSlot?: () => void) => GraphQLContext;
   /** Documents Apollo has accepted, answered without its pipeline; with Apollo's formatting and request log. */
   compiled?: {
     operations: CompiledOperations;
@@ -89,7 +90,8 @@ export interface GraphQLHandlerOptions {
 /**
  * Answers a request whose body has been read whole (`raw`, see receiveBody). `deadlineMs` is per
  * request (what is left of its budget after the body and admission): whatever happens below,
- * the client has an answer by then (the contract allows 3 s).
+ * the client has an answer by then (the contract allows 3 s). `releaseSlot`, when given, frees the
+ * request's admission slot early; the context hands it to the resolvers.
  */
 export function createGraphQLHandler(options: GraphQLHandlerOptions) {
   /**
@@ -97,10 +99,10 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
    * Apollo has to answer (an unknown document, or a request-level error such as invalid
    * variables, which Apollo reports in its own way).
    */
-  const runCompiled = async (req: IncomingMessage, request: PlainRequest): Promise<{ requestId: string; payload: string; retryAfterMs?: number } | undefined> => {
+  const runCompiled = async (req: IncomingMessage, request: PlainRequest, releaseSlot?: () => void): Promise<{ requestId: string; payload: string; retryAfterMs?: number } | undefined> => {
     const compiled = options.compiled!.operations.find(request.query, request.operationName);
     if (!compiled) return undefined;
-    const context = options.context(req);
+    const context = options.context(req, releaseSlot);
     // Charged to the caller's budgets as Apollo's path charges it (request-limits.ts, pagedCostPlugin).
     const wait = await context.services.reads.charge(context.clientIp, context.viewer?.id, options.compiled!.operations.costOf(compiled));
     if (wait !== undefined) return { requestId: context.requestId, retryAfterMs: wait, payload: formatResult({ errors: [readsLimited(wait)] }, options.compiled!.formatError) };
@@ -110,7 +112,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     return { requestId: context.requestId, payload: formatResult(result, options.compiled!.formatError) };
   };
 
-  return async (req: IncomingMessage, res: ServerResponse, raw: string, search: string, deadlineMs: number): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, raw: string, search: string, deadlineMs: number, releaseSlot?: () => void): Promise<void> => {
     let body: unknown = raw;
     if (raw && (req.headers['content-type'] ?? '').startsWith('application/json')) {
       try {
@@ -121,7 +123,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     }
     try {
       const plain = options.compiled && req.method === 'POST' ? asPlainRequest(body, req.headers.accept) : undefined;
-      const compiled = plain && (await withDeadline(runCompiled(req, plain), deadlineMs, 'graphql request'));
+      const compiled = plain && (await withDeadline(runCompiled(req, plain, releaseSlot), deadlineMs, 'graphql request'));
       if (compiled) {
         options.compiled!.onAnswered?.('compiled');
         if (compiled.retryAfterMs !== undefined) res.setHeader('retry-after', retryAfterSeconds(compiled.retryAfterMs));
@@ -139,7 +141,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       const response = await withDeadline(
         options.apollo.executeHTTPGraphQLRequest({
           httpGraphQLRequest: { method: req.method!.toUpperCase(), headers, search, body },
-          context: async () => options.context(req),
+          context: async () => options.context(req, releaseSlot),
         }),
         deadlineMs,
         'graphql request',

@@ -4,6 +4,7 @@
  * `@jongodb/memory-server-bin-linux-x64-gnu`. Each listens on a free loopback port.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -18,7 +19,44 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
+/**
+ * A loopback port free now, for a server started next. Drawn below the kernel's ephemeral range
+ * (32768-60999 by default): a port that listen(0) hands out comes from that range, where any
+ * outgoing connection of this machine may take it before the server binds it (a test's Redis
+ * Cluster node once failed to start so). Falls back to listen(0) where the range leaves no room.
+ */
 export async function freePort(): Promise<number> {
+  const low = ephemeralRangeStart();
+  if (low > PRIVATE_PORTS_FROM + 1000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = PRIVATE_PORTS_FROM + Math.floor(Math.random() * (low - PRIVATE_PORTS_FROM));
+      if (await canListen(port)) return port;
+    }
+  }
+  return listenOnAny();
+}
+
+/** Below the well-known services' usual ports. */
+const PRIVATE_PORTS_FROM = 10_000;
+
+function ephemeralRangeStart(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+function listenOnAny(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.unref();

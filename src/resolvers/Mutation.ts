@@ -8,7 +8,7 @@ export const Mutation: MutationResolvers = {
     await context.services.audit.record({ action: 'CREATE_COUPON', actor, couponId: definition.id, after: { ...definition, id: undefined } });
     return context.services.reader.view(definition);
   },
-  claimCoupon: (_, { couponId }, context) => context.services.claims.claim(couponId, requireViewer(context).id, context.clientIp),
+  claimCoupon: (_, { couponId }, context) => context.services.claims.claim(couponId, requireViewer(context).id, context.clientIp, context.releaseSlot),
   updateCoupon: async (_, { id, input }, context) => {
     const definition = await context.services.admin.update(requireAdmin(context), id, input);
     return context.services.reader.view(definition);

@@ -2,9 +2,12 @@
  * Admission slots over real HTTP: a slot is taken once the body has been read whole, and must come
  * back however the request ends, including a client that gives up while it waits for a slot.
  * One slot makes a lost release visible at once: the next request would wait and be refused.
+ * A claim held by an opening draw gives its slot back while it waits for the draw.
  */
 import net from 'node:net';
-import { CLAIM, createCoupon } from '../support/graphql';
+import { claimAs, expectNoOversellNoDoubleNothingLost } from './faults/contract';
+import { CLAIM, createCoupon, gql } from '../support/graphql';
+import { at, createDrawCoupon, DRAW_COUPON } from '../support/draw';
 import { adminToken, userToken, useTestService } from '../support/stack';
 
 const suite = useTestService({ MAX_CONCURRENT_REQUESTS: '1', MAX_QUEUE_WAIT_MS: '2000', MAX_QUEUED_REQUESTS: '10' });
@@ -72,4 +75,25 @@ test('a request whose body has not all arrived holds no slot, and is answered 40
 
 test('a slot comes back after every answered request', async () => {
   for (let i = 0; i < 20; i++) expect((await ask()).status).toBe(200);
+});
+
+test('claims held by an opening draw give their slot back: entrants arriving through the window on one slot all enter and are answered', async () => {
+  const url = suite.service.url;
+  const startsAt = Date.now() + 2500;
+  const coupon = await createDrawCoupon(url, adminToken(), { name: 'Held on one slot', totalQuantity: 3, startsAt: new Date(startsAt).toISOString(), openingDrawMs: 1000 });
+  const users = Array.from({ length: 20 }, (_, i) => `held-${i}`);
+  await at(startsAt);
+  // One every 40 ms through the window: each would wait behind the first held claim's slot until
+  // the draw is done, and past the queue's 10 places be refused at once.
+  const answers = await Promise.all(users.map(async (user, i) => (await pause(i * 40), claimAs(url, coupon.id, user, userToken(user)))));
+  expect(answers.filter((a) => !a.status || a.ms >= 3000)).toEqual([]);
+  expect(answers.filter((a) => a.status === 'ISSUED')).toHaveLength(3);
+  expect(answers.filter((a) => a.status === 'SOLD_OUT')).toHaveLength(17);
+  let entrants: number | null = null;
+  for (let i = 0; i < 50 && entrants === null; i++) {
+    entrants = (await gql(url, DRAW_COUPON, { id: coupon.id })).data!.coupon.drawEntrants;
+    if (entrants === null) await pause(100);
+  }
+  expect(entrants).toBe(20);
+  await expectNoOversellNoDoubleNothingLost(suite.service.models, coupon.id, 3, answers);
 });
