@@ -1,5 +1,5 @@
 /**
- * Held claims of an opening draw, through HTTP: N users claim inside a 2,000 ms window, spread
+ * Held claims of an opening draw, through HTTP: N users claim inside the draw's window, spread
  * over `instances` service processes (src/main.ts) with their default admission settings, sharing
  * one Redis and one MongoDB, as a fleet does. Each user holds one connection (opened before the
  * drop, as a page does), so the users are split over client processes of at most 10,000 sockets
@@ -16,7 +16,7 @@
  * - memory per held claim: the services' RSS while holding minus before the window;
  * - the slowest single request (the contract's 3 s), and the window's end to the last answer.
  *
- * Usage: npm run bench:draw-held -- [entrants=2000] [units=100] [instances=1] [burst|spread]
+ * Usage: npm run bench:draw-held -- [entrants=2000] [units=100] [instances=1] [burst|spread] [windowMs=1000]
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +27,6 @@ import { startMongoServer, startRedisServer } from '../../src/infra/embedded';
 import { Authenticator } from '../../src/access/auth';
 import { ROOT, startServiceProcess, type ServiceProcess } from '../support/service-process';
 
-const WINDOW_MS = 2000;
 const SOCKETS_PER_CLIENT = 10_000;
 
 type Arrival = 'burst' | 'spread';
@@ -52,6 +51,31 @@ function post(agent: http.Agent, url: string, body: object, token: string): Prom
   });
 }
 
+interface ServiceCounts {
+  shed: Record<string, number>;
+  writes: number;
+  writeSeconds: number;
+}
+const SHED_REASONS = ['event_loop_lag', 'queue_full', 'waited_too_long'];
+
+/** From an instance's /metrics: requests shed by reason, and the issuance writes (the draw's winners among them). */
+async function serviceCounts(url: string): Promise<ServiceCounts> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const sum = (pattern: RegExp) => text.split('\n').filter((line) => pattern.test(line)).reduce((total, line) => total + Number(line.split(' ').at(-1)), 0);
+  return {
+    shed: Object.fromEntries(SHED_REASONS.map((reason) => [reason, sum(new RegExp(`^coupon_requests_shed_total\\{[^}]*reason="${reason}"`))])),
+    writes: sum(/^coupon_issuance_batch_write_seconds_count/),
+    writeSeconds: sum(/^coupon_issuance_batch_write_seconds_sum/),
+  };
+}
+
+/** What an instance did from `before` to `after`. */
+function serviceAccount(before: ServiceCounts, after: ServiceCounts): string {
+  const shed = SHED_REASONS.map((reason) => `${reason} ${after.shed[reason]! - before.shed[reason]!}`).join(', ');
+  const writes = after.writes - before.writes;
+  return `shed ${shed}; ${writes} issuance writes, ${(((after.writeSeconds - before.writeSeconds) * 1000) / Math.max(1, writes)).toFixed(0)} ms each on average`;
+}
+
 const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -61,6 +85,7 @@ interface ClientTask {
   jwtSecret: string;
   users: string[];
   startsAt: number;
+  windowMs: number;
   arrival: Arrival;
 }
 interface ClientReport {
@@ -114,7 +139,7 @@ async function client(task: ClientTask): Promise<ClientReport> {
     }
   };
   const answers = tokens.map(async (token, i) => {
-    if (task.arrival === 'spread') await sleep(Math.floor((i / tokens.length) * WINDOW_MS));
+    if (task.arrival === 'spread') await sleep(Math.floor((i / tokens.length) * task.windowMs));
     await press(token);
   });
   await Promise.all(answers);
@@ -134,6 +159,7 @@ function runClient(task: ClientTask, onWarm: () => void): Promise<ClientReport> 
 async function main() {
   const [entrants = 2000, units = 100, instances = 1] = process.argv.slice(2, 5).map(Number);
   const arrival: Arrival = process.argv[5] === 'spread' ? 'spread' : 'burst';
+  const windowMs = Number(process.argv[6] ?? 1000);
   const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'load' })]);
   const jwtSecret = randomBytes(32).toString('base64url');
   const services: ServiceProcess[] = [];
@@ -145,7 +171,7 @@ async function main() {
     const admin = first.auth.issue('operator', { admin: true });
     const warmUpMs = 10_000 + Math.ceil(entrants / 1000) * 1500;
     const startsAt = Date.now() + warmUpMs;
-    const created = await post(new http.Agent(), first.url, { query: 'mutation C($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', variables: { i: { name: 'held', totalQuantity: units, startsAt: new Date(startsAt).toISOString(), openingDrawMs: WINDOW_MS } } }, admin);
+    const created = await post(new http.Agent(), first.url, { query: 'mutation C($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', variables: { i: { name: 'held', totalQuantity: units, startsAt: new Date(startsAt).toISOString(), openingDrawMs: windowMs } } }, admin);
     const couponId = created.data.createCoupon.id as string;
 
     // Users in slices of at most SOCKETS_PER_CLIENT, dealt to the instances in turn.
@@ -154,7 +180,7 @@ async function main() {
     for (let i = 0; i < instances; i++) {
       const users = Array.from({ length: Math.min(perInstance, entrants - i * perInstance) }, (_, k) => `held-${i * perInstance + k}`);
       for (let from = 0; from < users.length; from += SOCKETS_PER_CLIENT) {
-        tasks.push({ url: services[i]!.url, couponId, jwtSecret, users: users.slice(from, from + SOCKETS_PER_CLIENT), startsAt, arrival });
+        tasks.push({ url: services[i]!.url, couponId, jwtSecret, users: users.slice(from, from + SOCKETS_PER_CLIENT), startsAt, windowMs, arrival });
       }
     }
     let warmed = 0;
@@ -164,7 +190,8 @@ async function main() {
     while (Date.now() < startsAt - 200) await sleep(20);
     const rss = () => services.reduce((sum, s) => sum + rssKb(s.pid), 0);
     const rssBefore = rss();
-    while (Date.now() < startsAt + WINDOW_MS - 100) await sleep(10);
+    const countsBefore = await Promise.all(services.map((s) => serviceCounts(s.url)));
+    while (Date.now() < startsAt + windowMs - 100) await sleep(10);
     const rssDuring = rss();
     const done = await Promise.all(reports);
 
@@ -177,13 +204,15 @@ async function main() {
     for (const report of done) for (const [status, n] of Object.entries(report.statuses)) statuses[status] = (statuses[status] ?? 0) + n;
     const lastSentAt = Math.max(...done.map((r) => r.lastSentAt));
     const lastAnswerAt = Math.max(...done.map((r) => r.lastAnswerAt));
-    const entryMs = Math.max(1, Math.min(lastSentAt, startsAt + WINDOW_MS) - startsAt);
+    const entryMs = Math.max(1, Math.min(lastSentAt, startsAt + windowMs) - startsAt);
     console.log(`# Held claims of an opening draw (${new Date().toISOString()})\n`);
-    console.log(`${entrants} users arriving ${arrival === 'burst' ? 'all at the opening instant' : 'uniformly over the window'}, ${units} units, window ${WINDOW_MS} ms, ${instances} service process(es) with default admission sharing one Redis and one MongoDB; ${tasks.length} client process(es) on the same machine.`);
+    console.log(`${entrants} users arriving ${arrival === 'burst' ? 'all at the opening instant' : 'uniformly over the window'}, ${units} units, window ${windowMs} ms, ${instances} service process(es) with default admission sharing one Redis and one MongoDB; ${tasks.length} client process(es) on the same machine.`);
     console.log(`- entrants recorded ${entered}; final answers ${JSON.stringify(statuses)}; attempts refused SERVICE_UNAVAILABLE (then retried) ${done.reduce((s, r) => s + r.refused, 0)}; warm-up failures ${done.reduce((s, r) => s + r.warmFailures, 0)}`);
     console.log(`- held claims taken per second (entrants / time from the window's start to the last entry sent): ${Math.round(((entered ?? 0) * 1000) / entryMs).toLocaleString('en')}/s (bounded by the clients here)`);
     console.log(`- services' RSS ${(rssBefore / 1024).toFixed(0)} MB before the window, ${(rssDuring / 1024).toFixed(0)} MB while holding: ${(((rssDuring - rssBefore) * 1024) / Math.max(1, entered ?? 0)).toFixed(0)} bytes per held claim`);
-    console.log(`- slowest single request: ${Math.max(...done.map((r) => r.slowestRequestMs))} ms; window end to last answer: ${lastAnswerAt - (startsAt + WINDOW_MS)} ms`);
+    console.log(`- slowest single request: ${Math.max(...done.map((r) => r.slowestRequestMs))} ms; window end to last answer: ${lastAnswerAt - (startsAt + windowMs)} ms`);
+    const countsAfter = await Promise.all(services.map((s) => serviceCounts(s.url)));
+    console.log(`- each service's own account of the drop: ${countsAfter.map((after, i) => serviceAccount(countsBefore[i]!, after)).join('; ')}`);
   } finally {
     await Promise.all(services.map((s) => s.stop()));
     await Promise.all([redis.stop(), mongo.stop()]);
