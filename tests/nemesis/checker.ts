@@ -259,10 +259,21 @@ class Checker {
     return claim ? Math.min(claim.start, doc.issuedAt) : doc.issuedAt - this.options.pendingMs;
   }
 
+  /**
+   * Until when it may have held its unit. A cancel writes MongoDB (cancelledAt) and then gives the
+   * unit back in Redis, so the unit may stay taken until the cancel's answer; a cancel that got
+   * no result may leave it to the reconciler's next pass.
+   */
+  private possiblyLiveUntil(doc: StoredIssuance): number {
+    if (doc.cancelledAt === undefined || doc.cancelledAt === null) return Infinity;
+    const cancels = (this.opsByIssuance.get(doc.id) ?? []).filter((op) => op.kind === 'cancel' && op.start <= doc.cancelledAt!);
+    return Math.max(doc.cancelledAt, ...cancels.map((op) => (unavailable(op.answer) ? op.end + this.options.pendingMs : op.end)));
+  }
+
   /** Units that may have been taken at some moment of [from, to]: issuances and reservations of claims that got no result. */
   maxLive(couponId: string, from: number, to: number): number {
     const docs = this.byCoupon.get(couponId) ?? [];
-    const stored = docs.filter((doc) => this.possiblyLiveFrom(doc) <= to && (doc.cancelledAt ?? Infinity) >= from).length;
+    const stored = docs.filter((doc) => this.possiblyLiveFrom(doc) <= to && this.possiblyLiveUntil(doc) >= from).length;
     const reserving = this.history.operations.filter(
       (op) => op.kind === 'claim' && op.couponId === couponId && unavailable(op.answer) && op.start <= to && op.end + this.options.pendingMs >= from,
     ).length;
