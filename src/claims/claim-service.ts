@@ -177,9 +177,13 @@ export class ClaimService {
     return undefined;
   }
 
-  /** Writes a Redis winner to MongoDB and settles any disagreement; used by claims and the sweeper. */
-  async settle(coupon: CouponDefinition, userId: string, winner: WinnerEntry): Promise<Settlement> {
+  /**
+   * Writes a Redis winner to MongoDB and settles any disagreement; used by claims and the sweeper.
+   * `lastUnit`: the claim script answered this win with nothing remaining (stored for the events).
+   */
+  async settle(coupon: CouponDefinition, userId: string, winner: WinnerEntry, lastUnit = false): Promise<Settlement> {
     const issuance = toIssuance(coupon.id, userId, winner);
+    if (lastUnit) issuance.lastUnit = true;
     const outcome = await this.writer.write(issuance);
     switch (outcome.kind) {
       case 'written':
@@ -261,7 +265,7 @@ export class ClaimService {
       }
       // A new win, or an earlier one not known to be in MongoDB (its write unconfirmed, or its
       // confirmation lost): durable before the answer, and SERVICE_UNAVAILABLE while MongoDB is down.
-      const settlement = await this.settle(coupon, userId, reply.winner);
+      const settlement = await this.settle(coupon, userId, reply.winner, reply.status === 'ISSUED' && reply.remaining === 0);
       if (settlement.kind === 'durable') return { status: reply.status, issuance: settlement.issuance, remaining: reply.remaining };
       if (settlement.kind === 'adopted') {
         const remaining = reply.status === 'ISSUED' ? reply.remaining + 1 : reply.remaining;

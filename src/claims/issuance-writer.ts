@@ -189,6 +189,7 @@ function insertOf(record: IssuanceRecord) {
         sequence: record.sequence,
         issuedAt: record.issuedAt,
         status: 'ACTIVE',
+        ...(record.lastUnit ? { lastUnit: true } : {}),
       },
     },
   };

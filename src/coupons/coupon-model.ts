@@ -49,6 +49,12 @@ export interface IssuanceRecord {
    * but not what became of it since: status and the lifecycle fields are read from MongoDB when asked for.
    */
   lifecycleUnknown?: true;
+  /**
+   * This win took the coupon's last free unit, as the gate ordered it (the claim script answered
+   * remaining 0, or the draw gave out every unit). Stored with the issuance so that COUPON_SOLD_OUT
+   * follows the gate, which a raise or a lowering in flight can put apart from MongoDB's clocks.
+   */
+  lastUnit?: true;
 }
 
 export type IssuanceStatus = 'ACTIVE' | 'REDEEMED' | 'CANCELLED';

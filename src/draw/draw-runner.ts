@@ -103,7 +103,10 @@ export class DrawRunner {
     const issuedAt = new Date(windowEnd);
     const records: IssuanceRecord[] = members.map((member, i) => {
       const { userId } = parseMember(member);
-      return { id: drawIssuanceId(coupon.id, userId, windowEnd), couponId: coupon.id, userId, sequence: sequences[i]!, issuedAt, status: 'ACTIVE' };
+      const record: IssuanceRecord = { id: drawIssuanceId(coupon.id, userId, windowEnd), couponId: coupon.id, userId, sequence: sequences[i]!, issuedAt, status: 'ACTIVE' };
+      // The draw gives out every free unit: its last winner sells the coupon out.
+      if (count === lease.units && i === members.length - 1) record.lastUnit = true;
+      return record;
     });
     // Durable before anyone hears ISSUED: the group commit acknowledges every winner first.
     const outcomes = await Promise.all(records.map((record) => writer.write(record)));

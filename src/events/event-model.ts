@@ -124,6 +124,8 @@ export interface IssuanceTimes {
   id: string;
   issuedAt: Date;
   cancelledAt?: Date | null;
+  /** The gate answered this win with nothing remaining (IssuanceRecord.lastUnit). */
+  lastUnit?: boolean;
 }
 
 /** The total in force at each moment, from the current total and the changes recorded with it. */
@@ -140,16 +142,17 @@ export function totalAt(current: number, changes: ReadonlyArray<{ at: Date; from
  * issuances up to the total in force at that moment is one, identified by that total and by how
  * many cancels came before it (so a coupon that sells out again after a cancel or a raise has
  * another). Only those caused by a win in `wins` are returned: the ones a relay batch publishes.
- * A cancel at the same instant as a win counts before it.
+ * A cancel at the same instant as a win counts before it. A win the gate answered with nothing
+ * remaining (`lastUnit`) is a sell-out whatever the replay says.
  */
 export function sellOuts(
   issuances: IssuanceTimes[],
   totalAt: (at: number) => number,
   wins: ReadonlySet<string>,
 ): Array<{ at: Date; cancelledBefore: number; totalQuantity: number }> {
-  const steps: Array<{ at: number; cancel: boolean; id: string }> = [];
+  const steps: Array<{ at: number; cancel: boolean; id: string; lastUnit?: boolean }> = [];
   for (const issuance of issuances) {
-    steps.push({ at: issuance.issuedAt.getTime(), cancel: false, id: issuance.id });
+    steps.push({ at: issuance.issuedAt.getTime(), cancel: false, id: issuance.id, lastUnit: issuance.lastUnit === true });
     if (issuance.cancelledAt) steps.push({ at: issuance.cancelledAt.getTime(), cancel: true, id: issuance.id });
   }
   steps.sort((a, b) => a.at - b.at || Number(b.cancel) - Number(a.cancel));
@@ -164,7 +167,11 @@ export function sellOuts(
     }
     live += 1;
     const totalQuantity = totalAt(step.at);
-    if (live >= totalQuantity && wins.has(step.id)) found.push({ at: new Date(step.at), cancelledBefore: cancelled, totalQuantity });
+    if (!wins.has(step.id)) continue;
+    if (live >= totalQuantity) found.push({ at: new Date(step.at), cancelledBefore: cancelled, totalQuantity });
+    // The gate sold out with this win although MongoDB's times say otherwise (a raise written to
+    // MongoDB before Redis, or a lowering held in Redis before MongoDB): the gate's order stands.
+    else if (step.lastUnit) found.push({ at: new Date(step.at), cancelledBefore: cancelled, totalQuantity: live });
   }
   return found;
 }

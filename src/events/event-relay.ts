@@ -169,8 +169,8 @@ export class EventRelay {
     const _id = new Types.ObjectId(couponId);
     const coupon = (await this.models.Coupon.collection.findOne({ _id })) as unknown as StoredCoupon | null;
     if (!coupon) return [];
-    const stored = await this.models.Issuance.collection.find({ couponId: _id }, { projection: { issuedAt: 1, cancelledAt: 1 } }).toArray();
-    const times = stored.map((doc) => ({ id: doc._id.toHexString(), issuedAt: doc.issuedAt as Date, cancelledAt: (doc.cancelledAt as Date | null) ?? null }));
+    const stored = await this.models.Issuance.collection.find({ couponId: _id }, { projection: { issuedAt: 1, cancelledAt: 1, lastUnit: 1 } }).toArray();
+    const times = stored.map((doc) => ({ id: doc._id.toHexString(), issuedAt: doc.issuedAt as Date, cancelledAt: (doc.cancelledAt as Date | null) ?? null, lastUnit: doc.lastUnit === true }));
     const found = sellOuts(times, totalAt(coupon.totalQuantity, Object.values(coupon.totalChanges ?? {})), wins);
     if (found.length === 0) return [];
     const live = times.filter((t) => !t.cancelledAt).length;

@@ -57,6 +57,8 @@ const issuanceSchema = new Schema(
     redeemedAt: { type: Date },
     orderId: { type: String },
     cancelledAt: { type: Date },
+    /** Present (true) on the win that took the last free unit, as the claim gate saw it (IssuanceRecord.lastUnit). */
+    lastUnit: { type: Boolean },
     /** Absent while live; the issuance's own id once cancelled (out of the unique indexes). */
     cancelKey: { type: Schema.Types.ObjectId },
   },

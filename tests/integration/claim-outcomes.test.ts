@@ -42,6 +42,16 @@ describe('claim outcomes', () => {
     expect((await gql(suite.service.url, COUPON, { id: couponId })).data!.coupon.status).toBe('SOLD_OUT');
   });
 
+  test('the win answered with nothing remaining is stored as the one that took the last unit (for COUPON_SOLD_OUT)', async () => {
+    const couponId = await createCoupon(suite.service.url, admin, { name: 'Last unit', totalQuantity: 3 });
+    const users = ['last-a', 'last-b', 'last-c', 'last-d'];
+    const answers = await Promise.all(users.map(async (user) => ({ user, reply: (await gql(suite.service.url, CLAIM, { couponId }, await userToken(user))).data!.claimCoupon })));
+    const last = answers.filter((a) => a.reply.status === 'ISSUED' && a.reply.remaining === 0);
+    expect(last).toHaveLength(1);
+    const flagged = await suite.service.models.Issuance.find({ couponId, lastUnit: true }).lean();
+    expect(flagged.map((doc) => doc.userId)).toEqual([last[0]!.user]);
+  });
+
   test('a coupon that has not started answers NOT_STARTED and stays SCHEDULED', async () => {
     const couponId = await createCoupon(suite.service.url, admin, { name: 'Later', totalQuantity: 10, startsAt: inOneHour() });
     const reply = await gql(suite.service.url, CLAIM, { couponId }, await userToken('early'));

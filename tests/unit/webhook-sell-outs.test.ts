@@ -32,4 +32,13 @@ describe('sell-outs replayed from the issuances', () => {
     // Raised before the second win: no sell-out at 20.
     expect(sellOuts([win('a', 10), win('b', 20)], totalAt(5, [{ at: at(15), from: 2, to: 5 }]), new Set(['a', 'b']))).toEqual([]);
   });
+
+  it('follows the gate where a raise reached MongoDB before Redis: the win the gate answered with nothing remaining is a sell-out', () => {
+    // nemesis seed 3000: the raise from 2 to 3 was stored at 15, applied to Redis after the win at 20,
+    // so the gate answered that win remaining 0 while MongoDB's times say a unit was still free.
+    const raised = totalAt(3, [{ at: at(15), from: 2, to: 3 }]);
+    expect(sellOuts([win('a', 10), { ...win('b', 20), lastUnit: true }], raised, new Set(['b']))).toEqual([{ at: at(20), cancelledBefore: 0, totalQuantity: 2 }]);
+    // Without the gate's word, the replay alone finds none.
+    expect(sellOuts([win('a', 10), win('b', 20)], raised, new Set(['b']))).toEqual([]);
+  });
 });
