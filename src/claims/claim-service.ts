@@ -72,6 +72,11 @@ export interface ClaimServiceOptions {
   openingDraw?: OpeningDrawPort;
   /** While active, Redis may have lost acknowledged wins: its SOLD_OUT and ENDED are checked in MongoDB (redis-doubt.ts). */
   redisDoubt?: { readonly active: boolean };
+  /**
+   * While Redis is in doubt, reconciles a coupon whose claim Redis answered SOLD_OUT (Reconciler#checkNow):
+   * true when its state was changed to MongoDB's (a lost raise or returned unit), and the claim runs again.
+   */
+  recheckSoldOut?: (coupon: CouponDefinition) => Promise<boolean>;
 }
 
 /**
@@ -236,9 +241,13 @@ export class ClaimService {
         // Redis lost winner entries (fewer winners than sequences taken), or may have lost whole
         // wins (a failover or restart since the reconciler last agreed): a user told SOLD_OUT or
         // ENDED may be one whose issuance MongoDB holds.
-        const suspect = reply.suspect || (this.options.redisDoubt?.active ?? false);
+        const doubt = this.options.redisDoubt?.active ?? false;
+        const suspect = reply.suspect || doubt;
         const held = suspect ? await this.gate.durableWinner(coupon, userId) : null;
         if (held) return { status: 'ALREADY_ISSUED', issuance: toIssuance(coupon.id, userId, held, true), remaining: reply.remaining };
+        // The same events can lose a raise or a returned unit: Redis would say SOLD_OUT while
+        // MongoDB has a unit free. The coupon is reconciled now, and a repaired state decides again.
+        if (doubt && reply.status === 'SOLD_OUT' && attempt < MAX_ATTEMPTS && (await this.options.recheckSoldOut?.(coupon))) continue;
         // Sold out and consistent: later claims of it can be answered from memory.
         if (reply.status === 'SOLD_OUT' && !suspect) this.soldOut?.soldOut(coupon);
         return { status: reply.status, issuance: null, remaining: reply.remaining };

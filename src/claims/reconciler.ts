@@ -39,6 +39,9 @@ export interface ReconcilerOptions {
   onCouponFailed?: (step: ReconcileStep) => void;
 }
 
+/** How long a checkNow result answers the claims that ask after it (a burst of sold-out claims). */
+const CHECK_REUSE_MS = 250;
+
 /** The steps of one coupon's reconciliation, in order. */
 export type ReconcileStep = 'load' | 'definition' | 'pending' | 'drift';
 
@@ -101,6 +104,10 @@ export class Reconciler {
   private unverified = 0;
   /** The oldest unconfirmed reservation seen by the pass in progress (ms). */
   private oldestPendingMs = 0;
+  /** Repairs made so far (definition or drift): tells checkNow whether its coupon's state changed. */
+  private repairs = 0;
+  /** checkNow's checks in flight or just done, by coupon: one reconciliation serves a burst of claims. */
+  private readonly checks = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly catalog: CouponCatalog,
@@ -161,6 +168,26 @@ export class Reconciler {
     return failed;
   }
 
+  /**
+   * One coupon reconciled now, outside the schedule: a claim that doubts Redis's SOLD_OUT (after
+   * an event that can lose writes, Redis may lack a raise or a returned unit) asks for it. True
+   * when the coupon's Redis state was changed to MongoDB's, so the claim should be decided again.
+   * A check in flight, or done in the last CHECK_REUSE_MS, answers every claim that asks meanwhile.
+   */
+  checkNow(coupon: CouponDefinition): Promise<boolean> {
+    let check = this.checks.get(coupon.id);
+    if (!check) {
+      const before = this.repairs;
+      check = this.reconcile(coupon).then(
+        () => this.repairs > before,
+        () => false,
+      );
+      this.checks.set(coupon.id, check);
+      void check.finally(() => setTimeout(() => this.checks.delete(coupon.id), CHECK_REUSE_MS).unref());
+    }
+    return check;
+  }
+
   private async reconcile(coupon: CouponDefinition): Promise<void> {
     await step('load', async () => {
       await this.gate.ensureLoaded(coupon);
@@ -183,6 +210,7 @@ export class Reconciler {
     const seen = await this.gate.metaDefinition(coupon.id);
     if (!seen || sameClaimWindow(seen, coupon)) return;
     if ((await this.gate.define(coupon, 0, 'repair')) !== 'updated') return;
+    this.repairs += 1;
     this.logger.warn(
       { couponId: coupon.id, redis: seen, mongo: { total: coupon.totalQuantity, startsAt: coupon.startsAt.getTime(), endsAt: coupon.endsAt?.getTime() ?? 0 } },
       'redis held another coupon definition than mongodb; set mongodb\'s',
@@ -217,6 +245,7 @@ export class Reconciler {
     if (verdict.kind !== 'drift') return verdict.kind === 'in-sync';
     if (!(await this.gate.forgetIfUnchanged(coupon.id, seen))) return false;
     await this.gate.ensureLoaded(coupon);
+    this.repairs += 1;
     this.logger.warn(
       { couponId: coupon.id, kind: verdict.reason, redisTaken: seen.taken, redisWinners: seen.winners, mongoIssuances: mongoCount },
       'redis disagreed with mongodb; rebuilt the coupon state from mongodb',

@@ -13,7 +13,9 @@
  * From such an event until the reconciler has compared every open coupon with MongoDB and found
  * it in agreement (or rebuilt it), the claim path treats every SOLD_OUT and ENDED reply as
  * suspect: one indexed MongoDB read by (coupon, user), and ALREADY_ISSUED when MongoDB holds the
- * user's issuance. The doubt is per service, not per coupon: the events do not say which shard
+ * user's issuance; a SOLD_OUT also has its coupon reconciled at once (Reconciler#checkNow), so a
+ * lost raise or returned unit is restored from MongoDB before the claim is answered. The doubt is
+ * per service, not per coupon: the events do not say which shard
  * lost what, and the cost is one read per such answer for a few reconciler intervals.
  */
 import type { Logger } from 'pino';

@@ -28,6 +28,7 @@ import { SoldOutMemory } from '../claims/sold-out-memory';
 import { RedisDoubt, watchForLostWrites } from '../claims/redis-doubt';
 import { StockFeed } from '../live/stock-feed';
 import { OpeningDraw } from '../draw/opening-draw';
+import type { CouponDefinition } from '../coupons/coupon-model';
 import type { ServiceSettings } from './settings';
 import type { Connections } from './connections';
 import { buildEvents } from './events';
@@ -117,7 +118,11 @@ export function buildServices(settings: ServiceSettings, connections: Connection
   const soldOut = new SoldOutMemory(models, gate, logger);
   const redisDoubt = new RedisDoubt(logger);
   watchForLostWrites(redis, redisDoubt);
-  const claims = new ClaimService(catalog, gate, writer, logger, { ...claimOptions, openingDraw, redisDoubt }, soldOut);
+  // The reconciler needs the claim service (to settle winners) and the claim service asks the
+  // reconciler to check a coupon while Redis is in doubt: bound once both exist.
+  const late: { reconciler?: Reconciler } = {};
+  const recheckSoldOut = (coupon: CouponDefinition) => late.reconciler?.checkNow(coupon) ?? Promise.resolve(false);
+  const claims = new ClaimService(catalog, gate, writer, logger, { ...claimOptions, openingDraw, redisDoubt, recheckSoldOut }, soldOut);
   const DbClaims = settings.claimStrategy === 'db-lock' ? DbLockClaims : DbAtomicClaims;
   const dbClaims = dbStock && new DbClaims(catalog, models, dbStock, logger, claimOptions);
   const reconciler = new Reconciler(catalog, gate, claims, models, logger, {
@@ -131,6 +136,7 @@ export function buildServices(settings: ServiceSettings, connections: Connection
     onCouponFailed: (step) => metrics.reconcileCouponFailures.inc({ step }),
     onVerified: (startedAt) => redisDoubt.verified(startedAt),
   });
+  late.reconciler = reconciler;
   // Coupon changes reach every instance: a changed definition or a returned unit ends the
   // sold-out shortcut and is shown to watchers (the stock feed publishes the new figures).
   const changes = new CouponChanges(publisher, subscriber, catalog, models, logger);

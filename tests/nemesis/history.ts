@@ -130,6 +130,15 @@ export interface FinalState {
   convergence: Convergence[];
   /** Coupons with an opening draw (absent in histories without one). */
   draws?: StoredDraw[];
+  /**
+   * For diagnosing a webhook finding (the checker does not read it): every webhook delivery
+   * MongoDB holds at the end, and the events relay's markers and the gate's last-unit marks.
+   */
+  diagnostics?: {
+    deliveries: Array<{ id: string; type: string; state: string; attempts: number; createdAt: number; deliveredAt?: number; lastError?: string | null }>;
+    issuances: Array<{ id: string; evStage: number | null; lastUnit: boolean }>;
+    totalChanges: Array<{ couponId: string; changes: Array<{ at: number; from: number; to: number }> }>;
+  };
 }
 
 /** One request the in-process webhook receiver got. */

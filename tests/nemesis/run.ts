@@ -314,7 +314,17 @@ async function readFinal(environment: NemesisEnvironment, couponIds: string[]) {
     environment.mongo.models.Issuance.find({ couponId: { $in: ids } }).lean(),
   ]);
   const ms = (date: Date | null | undefined) => (date ? date.getTime() : undefined);
+  const deliveries = await environment.mongo.models.Coupon.db.collection('webhook_deliveries').find({}, { projection: { body: 0 } }).toArray();
+  const raw = (doc: unknown) => doc as Record<string, any>;
   return {
+    diagnostics: {
+      deliveries: deliveries.map((d) => ({ id: String(d._id), type: d.type, state: d.state, attempts: d.attempts, createdAt: ms(d.createdAt)!, deliveredAt: ms(d.deliveredAt), lastError: d.lastError })),
+      issuances: issuances.map((doc) => ({ id: doc._id.toHexString(), evStage: raw(doc).evStage ?? null, lastUnit: raw(doc).lastUnit === true })),
+      totalChanges: coupons.map((coupon) => ({
+        couponId: coupon._id.toHexString(),
+        changes: Object.values((raw(coupon).totalChanges ?? {}) as Record<string, { at: Date; from: number; to: number }>).map((c) => ({ at: c.at.getTime(), from: c.from, to: c.to })),
+      })),
+    },
     coupons: coupons.map((coupon) => ({ id: coupon._id.toHexString(), totalQuantity: coupon.totalQuantity, endsAt: ms(coupon.endsAt) ?? null })),
     issuances: issuances.map((doc) => ({
       id: doc._id.toHexString(),

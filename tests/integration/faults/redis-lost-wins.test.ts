@@ -3,13 +3,14 @@
  * (or a server restarted from an older snapshot) does. Its state is consistent, only older: the
  * lost winner is not listed, and the unit has been reserved again for someone else whose write
  * is still pending, so the script reads "sold out". The lost winner, who holds a live issuance in
- * MongoDB, must hear ALREADY_ISSUED with it, never SOLD_OUT (guarantee 8).
+ * MongoDB, must hear ALREADY_ISSUED with it, never SOLD_OUT (guarantee 8). Likewise a lost raise:
+ * Redis reads "sold out" while MongoDB's total leaves units free, and a claim must get one.
  */
 import { Redis } from 'ioredis';
 import { Types } from 'mongoose';
 import { couponKeys, encodeWinner } from '../../../src/redis/scripts';
 import type { ChildService } from '../../support/child-service';
-import { createCoupon } from '../../support/graphql';
+import { createCoupon, gql } from '../../support/graphql';
 import { adminToken, userToken, type Stack } from '../../support/stack';
 import { claimAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
 
@@ -56,4 +57,32 @@ test('a winner whose win Redis lost in a failover hears ALREADY_ISSUED with thei
   await within(15_000, 'redis trusted again', async () => service.logLines(/redis agrees with mongodb again/).length > 0, 100);
   expect(await redis.hexists(keys.winners, 'lost-2')).toBe(1);
   await expectNoOversellNoDoubleNothingLost(mongo.models, couponId, 3, [...answers, again, late]);
+});
+
+test('a raise Redis lost in a failover: a claim that Redis answers SOLD_OUT gets a unit MongoDB still has free', async () => {
+  // The scheduled reconciler passes once at start, then not for a minute: only the claim's own check can repair.
+  const env = await startFaultEnvironment({ RECONCILE_INTERVAL_MS: '60000' });
+  const direct = new Redis(env.stack.redis.url);
+  try {
+    const admin = await adminToken();
+    const couponId = await createCoupon(env.service.url, admin, { name: 'lost raise', totalQuantity: 2 });
+    const first = [await claimAs(env.service.url, couponId, 'raise-0', await userToken('raise-0')), await claimAs(env.service.url, couponId, 'raise-1', await userToken('raise-1'))];
+    expect(first.map((a) => a.status)).toEqual(['ISSUED', 'ISSUED']);
+    const keys = couponKeys(couponId);
+    const [total, rev] = await direct.hmget(keys.meta, 'total', 'rev');
+    const raised = await gql(env.service.url, 'mutation U($id: ID!, $input: UpdateCouponInput!) { updateCoupon(id: $id, input: $input) { totalQuantity remaining } }', { id: couponId, input: { totalQuantity: 4 } }, admin);
+    expect(raised.data?.updateCoupon).toEqual({ totalQuantity: 4, remaining: 2 });
+
+    // The promoted replica never heard the raise; the service's connections drop and come back.
+    await direct.hset(keys.meta, 'total', total!, 'rev', rev!);
+    await direct.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => undefined);
+    await within(5_000, 'the service noticed', async () => env.service.logLines(/may have lost acknowledged writes/).length > 0, 50);
+
+    const late = await claimAs(env.service.url, couponId, 'raise-late', await userToken('raise-late'));
+    expect(late).toMatchObject({ status: 'ISSUED', remaining: 1 });
+    await expectNoOversellNoDoubleNothingLost(env.mongo.models, couponId, 4, [...first, late]);
+  } finally {
+    direct.disconnect();
+    await stopFaultEnvironment(env);
+  }
 });
