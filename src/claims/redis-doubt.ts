@@ -15,8 +15,8 @@
  * suspect: one indexed MongoDB read by (coupon, user), and ALREADY_ISSUED when MongoDB holds the
  * user's issuance; a SOLD_OUT also has its coupon reconciled at once (Reconciler#checkNow), so a
  * lost raise or returned unit is restored from MongoDB before the claim is answered. The doubt is
- * per service, not per coupon: the events do not say which shard
- * lost what, and the cost is one read per such answer for a few reconciler intervals.
+ * per service, not per coupon: the events do not say which shard lost what, and the cost is one
+ * read per such answer, and one reconciliation per coupon per 250 ms, for a few reconciler intervals.
  */
 import type { Logger } from 'pino';
 import type { RedisClient } from '../redis/client';
