@@ -134,8 +134,10 @@ async function client(task: ClientTask): Promise<ClientReport> {
       const status = reply.data?.claimCoupon?.status ?? reply.errors?.[0]?.extensions?.code ?? 'ERROR';
       if (status !== 'SERVICE_UNAVAILABLE' || attempt === MAX_ATTEMPTS) return count(status);
       refused += 1;
-      const floor = reply.retryAfter ? Number(reply.retryAfter) * 1000 : 500 * 2 ** (attempt - 1);
-      await sleep(floor + Math.random() * floor);
+      // web/src/lib/claim-policy.ts: the server's hint is the floor, spread over as long again (at least the backoff).
+      const backoff = Math.min(8000, 500 * 2 ** (attempt - 1));
+      const floor = reply.retryAfter === undefined ? backoff : Number(reply.retryAfter) * 1000;
+      await sleep(floor + Math.random() * Math.max(floor, backoff));
     }
   };
   const answers = tokens.map(async (token, i) => {

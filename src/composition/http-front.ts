@@ -114,6 +114,7 @@ export function attachRoutes(httpServer: http.Server, parts: FrontParts): void {
       issuancesCsv: createIssuancesCsvHandler(services, logger),
       drawCsv: createDrawCsvHandler(services, logger),
       readsSpent: services.reads.enabled ? (req) => services.reads.spent(clientAddress(req)) : undefined,
+      drawWindowOpen: () => services.openingDraw.windowOpen(),
     }),
   );
 }

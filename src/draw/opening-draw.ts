@@ -72,6 +72,8 @@ export class OpeningDraw implements OpeningDrawPort {
   private readonly settled = new Map<string, number>();
   private readonly watches = new Map<string, Promise<number>>();
   private readonly runs = new Map<string, Promise<unknown>>();
+  /** Draw windows this instance knows of, from claims and from the sweep's warm-up: [startsAt, window end). */
+  private readonly windows = new Map<string, { from: number; to: number }>();
   private readonly sweep: PeriodicTask;
   private readonly clock: () => number;
 
@@ -92,6 +94,17 @@ export class OpeningDraw implements OpeningDrawPort {
     await Promise.allSettled([...this.runs.values()]);
   }
 
+  /** Whether some draw's window is open now, as far as this instance knows (no I/O). */
+  windowOpen(): boolean {
+    const now = this.clock();
+    let open = false;
+    for (const [couponId, window] of this.windows) {
+      if (window.to <= now) this.windows.delete(couponId);
+      else if (window.from <= now) open = true;
+    }
+    return open;
+  }
+
   mayHold(couponId: string): boolean {
     if (!COUPON_ID.test(couponId)) return false;
     const coupon = this.options.catalog.cached(couponId);
@@ -102,6 +115,7 @@ export class OpeningDraw implements OpeningDrawPort {
     const coupon = await this.options.catalog.find(couponId);
     if (!coupon) throw notFound('coupon');
     if (!this.drawPending(coupon)) return firstComeFirstServed();
+    this.knowWindow(coupon);
     const notStarted: ClaimOutcome = { status: 'NOT_STARTED', issuance: null, remaining: coupon.totalQuantity };
     // Before the start by this instance's clock: the same answer the sold-out memory would give.
     if (this.clock() < coupon.startsAt.getTime()) return notStarted;
@@ -156,6 +170,10 @@ export class OpeningDraw implements OpeningDrawPort {
     if (!held && remaining <= 0) return { status: 'SOLD_OUT', issuance: null, remaining: 0 };
     // Not drawn but a unit is free (or an entry the gate does not know as durable): first come, first served.
     return firstComeFirstServed();
+  }
+
+  private knowWindow(coupon: CouponDefinition): void {
+    this.windows.set(coupon.id, { from: coupon.startsAt.getTime(), to: windowEndOf(coupon) });
   }
 
   /** Whether claims of this coupon still depend on its draw, as far as this instance knows. */
@@ -227,8 +245,12 @@ export class OpeningDraw implements OpeningDrawPort {
     }).lean();
     for (const doc of due) {
       const coupon = toDefinition(doc);
-      if (windowEndOf(coupon) <= now) this.runSoon(coupon);
-      else if (!this.seeds.has(coupon.id)) {
+      if (windowEndOf(coupon) <= now) {
+        this.runSoon(coupon);
+        continue;
+      }
+      this.knowWindow(coupon);
+      if (!this.seeds.has(coupon.id)) {
         await this.options.catalog.find(coupon.id);
         await this.seedOf(coupon).catch((error: Error) => this.options.logger.error({ couponId: coupon.id, err: error.message }, 'opening draw seed unusable'));
       }

@@ -97,3 +97,25 @@ test('claims held by an opening draw give their slot back: entrants arriving thr
   expect(entrants).toBe(20);
   await expectNoOversellNoDoubleNothingLost(suite.service.models, coupon.id, 3, answers);
 });
+
+test('a request refused at capacity is told to retry after 1 s, and at once while an opening draw window is open (so that it can still enter)', async () => {
+  const url = suite.service.url;
+  const couponId = await createCoupon(url, adminToken(), { name: 'Slot holder', totalQuantity: 100 });
+  const startsAt = Date.now() + 4000;
+  await createDrawCoupon(url, adminToken(), { name: 'Draw soon', totalQuantity: 3, startsAt: new Date(startsAt).toISOString(), openingDrawMs: 2000 });
+  /** The one slot held by a claim waiting on Redis, ten requests queued, one more refused: its retry-after. */
+  const refusedRetryAfter = async (holder: string) => {
+    await suite.service.redis.call('CLIENT', 'PAUSE', '1200', 'WRITE');
+    const holding = await rawRequest(JSON.stringify({ query: CLAIM, variables: { couponId } }), { authorization: `Bearer ${userToken(holder)}` });
+    await pause(100);
+    const answers = await Promise.all(Array.from({ length: 11 }, () => ask()));
+    holding.destroy();
+    const refused = answers.filter((answer) => answer.status === 503);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    return [...new Set(refused.map((answer) => answer.headers.get('retry-after')))];
+  };
+  // The sweep has seen the coming draw, but its window is not open yet.
+  expect(await refusedRetryAfter('holder-before')).toEqual(['1']);
+  await at(startsAt + 100);
+  expect(await refusedRetryAfter('holder-during')).toEqual(['0']);
+});
