@@ -14,13 +14,8 @@
  *
  * Order: the final event of an issuance (REDEEMED or CANCELLED) is not sent while its ISSUED
  * delivery to the same webhook is pending; it waits for it, and is given up on with it.
- *
- * Outcomes are written in groups (OutcomeWrites): attempts that end within a few milliseconds of
- * each other record their outcomes in one unordered bulkWrite, each update still conditioned on
- * its own lease token, so a busy webhook costs one MongoDB round trip per group, not per event.
  */
 import { randomUUID } from 'node:crypto';
-import type { AnyBulkWriteOperation, Model } from 'mongoose';
 import type { Logger } from 'pino';
 import { issuanceEventId } from './event-model';
 import { deliveryId, type DeliveryDocument, type EventModels, type WebhookDocument } from './event-store';
@@ -31,9 +26,6 @@ const EPOCH = new Date(0);
 const WEBHOOK_CACHE_MS = 1000;
 /** A final event whose ISSUED is still pending looks again after this long at the least. */
 const ORDER_WAIT_MS = 1000;
-/** Outcomes that end this close together go in one write; a full group goes at once. */
-const OUTCOME_GROUP_MS = 10;
-const OUTCOME_GROUP_MAX = 100;
 
 export interface DeliveryWorkerOptions {
   concurrency: number;
@@ -64,7 +56,6 @@ export class DeliveryWorker {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
-  private readonly outcomes: OutcomeWrites;
 
   constructor(
     private readonly events: EventModels,
@@ -72,9 +63,7 @@ export class DeliveryWorker {
     private readonly logger: Logger,
     private readonly options: DeliveryWorkerOptions,
     private readonly clock: () => Date = () => new Date(),
-  ) {
-    this.outcomes = new OutcomeWrites(events.Delivery);
-  }
+  ) {}
 
   start(): void {
     this.stopped = false;
@@ -174,11 +163,11 @@ export class DeliveryWorker {
       const earlier = await this.events.Delivery.findById(deliveryId(webhookId, issuanceEventId(delivery.subject, 'ISSUANCE_ISSUED')), { state: 1, nextAttemptAt: 1 }).lean();
       if (earlier?.state === 'pending') {
         const after = Math.max(earlier.nextAttemptAt.getTime(), this.clock().getTime() + ORDER_WAIT_MS);
-        await this.outcomes.write({ updateOne: { filter: mine, update: { $set: { leaseToken: null, leaseUntil: EPOCH, nextAttemptAt: new Date(after) } } } });
+        await this.events.Delivery.updateOne(mine, { $set: { leaseToken: null, leaseUntil: EPOCH, nextAttemptAt: new Date(after) } });
         return;
       }
       if (earlier?.state === 'failed') {
-        await this.outcomes.write({ updateOne: { filter: mine, update: { $set: { state: 'failed', leaseToken: null, leaseUntil: EPOCH, lastError: 'the issuance was given up on at an earlier event' } } } });
+        await this.events.Delivery.updateOne(mine, { $set: { state: 'failed', leaseToken: null, leaseUntil: EPOCH, lastError: 'the issuance was given up on at an earlier event' } });
         this.options.onGivenUp?.();
         return;
       }
@@ -192,18 +181,15 @@ export class DeliveryWorker {
     const now = this.clock();
 
     if (result.outcome === 'delivered') {
-      await this.outcomes.write({ updateOne: { filter: mine, update: { $set: { state: 'delivered', deliveredAt: now, leaseToken: null, lastError: null }, $inc: { attempts: 1 } } } });
+      await this.events.Delivery.updateOne(mine, { $set: { state: 'delivered', deliveredAt: now, leaseToken: null, lastError: null }, $inc: { attempts: 1 } });
       this.options.onDelivered?.((now.getTime() - delivery.occurredAt.getTime()) / 1000);
       if (delivery.stage === 1 && (webhook.events.includes('ISSUANCE_REDEEMED') || webhook.events.includes('ISSUANCE_CANCELLED'))) {
-        // The issuance's final event, if it waits for this one, may go now (after the outcome
-        // above is written: a final event leased in between still sees ISSUED pending and waits).
+        // The issuance's final event, if it waits for this one, may go now.
         const next = ['ISSUANCE_REDEEMED', 'ISSUANCE_CANCELLED'] as const;
-        await this.outcomes.write({
-          updateMany: {
-            filter: { _id: { $in: next.map((type) => deliveryId(webhookId, issuanceEventId(delivery.subject, type))) }, state: 'pending', leaseToken: null },
-            update: { $set: { nextAttemptAt: now } },
-          },
-        });
+        await this.events.Delivery.updateMany(
+          { _id: { $in: next.map((type) => deliveryId(webhookId, issuanceEventId(delivery.subject, type))) }, state: 'pending', leaseToken: null },
+          { $set: { nextAttemptAt: now } },
+        );
       }
       return;
     }
@@ -211,43 +197,11 @@ export class DeliveryWorker {
     const next = nextAttemptAt(failures, now, this.options.retryDelaysMs);
     this.logger.debug({ webhookId, eventId: delivery.eventId, attempt: failures, outcome: result.outcome, detail: result.detail }, 'webhook delivery failed');
     if (next) {
-      await this.outcomes.write({ updateOne: { filter: mine, update: { $set: { nextAttemptAt: next, leaseToken: null, leaseUntil: EPOCH, lastError: result.detail }, $inc: { attempts: 1 } } } });
+      await this.events.Delivery.updateOne(mine, { $set: { nextAttemptAt: next, leaseToken: null, leaseUntil: EPOCH, lastError: result.detail }, $inc: { attempts: 1 } });
     } else {
-      await this.outcomes.write({ updateOne: { filter: mine, update: { $set: { state: 'failed', leaseToken: null, leaseUntil: EPOCH, lastError: result.detail }, $inc: { attempts: 1 } } } });
+      await this.events.Delivery.updateOne(mine, { $set: { state: 'failed', leaseToken: null, leaseUntil: EPOCH, lastError: result.detail }, $inc: { attempts: 1 } });
       this.options.onGivenUp?.();
       this.logger.warn({ webhookId, eventId: delivery.eventId, attempts: failures, detail: result.detail }, 'webhook delivery given up after the retry period');
     }
-  }
-}
-
-/**
- * The outcome writes of attempts that end close together, as one unordered bulkWrite: each
- * operation keeps its own condition (the lease token), so grouping changes the round trips, not
- * what is written. A failed group fails every write in it: those deliveries keep their leases,
- * which expire, and they are sent again (at least once, as a single failed write would).
- */
-class OutcomeWrites {
-  private group: Array<{ op: AnyBulkWriteOperation<DeliveryDocument>; settle: (error?: Error) => void }> = [];
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly deliveries: Model<DeliveryDocument>) {}
-
-  write(op: AnyBulkWriteOperation<DeliveryDocument>): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.group.push({ op, settle: (error) => (error ? reject(error) : resolve()) });
-      if (this.group.length >= OUTCOME_GROUP_MAX) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), OUTCOME_GROUP_MS);
-    });
-  }
-
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const group = this.group;
-    this.group = [];
-    this.deliveries.bulkWrite(group.map((entry) => entry.op), { ordered: false }).then(
-      () => group.forEach((entry) => entry.settle()),
-      (error: Error) => group.forEach((entry) => entry.settle(error)),
-    );
   }
 }
