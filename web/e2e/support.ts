@@ -87,13 +87,24 @@ export async function devToken(service: Service, sub: string, admin = false): Pr
   return ((await reply.json()) as { token: string }).token;
 }
 
+/**
+ * One GraphQL request from the test itself, retried as a client retries when admission control
+ * sheds it (HTTP 503 with retry-after, sent before anything of the request is run, so a retry is
+ * always safe): with Chromium on the same cores, the service's event loop can run late while pages
+ * load, and new requests are then refused.
+ */
 export async function gql<T = any>(service: Service, query: string, variables: Record<string, unknown>, token?: string): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> }> {
-  const reply = await fetch(`${service.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await reply.json()) as never;
+  for (let attempt = 1; ; attempt++) {
+    const reply = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const retryAfter = reply.headers.get('retry-after');
+    if (reply.status !== 503 || retryAfter === null || attempt === 5) return (await reply.json()) as never;
+    await reply.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(200, Number(retryAfter) * 1000)));
+  }
 }
 
 export async function createCoupon(service: Service, input: { name: string; totalQuantity: number; startsAt?: string; endsAt?: string; openingDrawMs?: number }): Promise<string> {
