@@ -22,18 +22,18 @@ export interface EmbeddedServer {
 /**
  * A loopback port free now, for a server started next. Drawn below the kernel's ephemeral range
  * (32768-60999 by default): a port that listen(0) hands out comes from that range, where any
- * outgoing connection of this machine may take it before the server binds it (a test's Redis
- * Cluster node once failed to start so). Falls back to listen(0) where the range leaves no room.
+ * outgoing connection of this machine may take it before the server binds it. Falls back to
+ * listen(0) where the range leaves no room.
  */
 export async function freePort(): Promise<number> {
   const low = ephemeralRangeStart();
   if (low > PRIVATE_PORTS_FROM + 1000) {
     for (let attempt = 0; attempt < 50; attempt++) {
       const port = PRIVATE_PORTS_FROM + Math.floor(Math.random() * (low - PRIVATE_PORTS_FROM));
-      if (await canListen(port)) return port;
+      if (await bindBriefly(port).then(() => true, () => false)) return port;
     }
   }
-  return listenOnAny();
+  return bindBriefly(0);
 }
 
 /** Below the well-known services' usual ports. */
@@ -47,23 +47,15 @@ function ephemeralRangeStart(): number {
   }
 }
 
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
-}
-
-function listenOnAny(): Promise<number> {
+/** Listens on `port` (0: any) on loopback and closes again: the port bound, or the bind's error. */
+function bindBriefly(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
+    probe.once('error', reject);
+    probe.listen(port, '127.0.0.1', () => {
+      const bound = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(bound));
     });
   });
 }
