@@ -6,7 +6,8 @@
  * never kept across requests (the sold-out memory hands the same issuance object to every claim,
  * and a redeem since must show). A coupon that has ENDED is never rebuilt in Redis for a read:
  * without its claim state, `remaining` is counted in MongoDB (totalQuantity minus its live
- * issuances), shared for a second per coupon.
+ * issuances), shared for a second per coupon. An operator's change is answered from MongoDB
+ * alone (`stored`).
  */
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
@@ -83,6 +84,20 @@ export class CouponReader {
       epoch: stock.epoch,
       version: stock.version,
     };
+  }
+
+  /**
+   * The coupon as MongoDB holds it now, `remaining` counted there (totalQuantity minus its live
+   * issuances, read fresh): the answer to an operator's change. MongoDB is the arbiter, and Redis
+   * can be behind it for a while: a promoted replica may lack a cancel's returned unit, or a change
+   * whose Redis write failed waits for the reconciler. Every ISSUED answer is already counted
+   * there (a win is written before it is told); a win still in the group commit is not, so this
+   * `remaining` can be above the gate's by those, never below what MongoDB leaves free.
+   */
+  async stored(definition: CouponDefinition): Promise<CouponView> {
+    const live = await this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(definition.id), ...LIVE });
+    const remaining = definition.totalQuantity - live;
+    return { ...definition, remaining, status: couponStatus(definition, remaining, this.clock()) };
   }
 
   /** The coupon an issuance belongs to; issuances only exist for coupons that exist. */

@@ -11,11 +11,11 @@ export const Mutation: MutationResolvers = {
   claimCoupon: (_, { couponId }, context) => context.services.claims.claim(couponId, requireViewer(context).id, context.clientIp, context.releaseSlot),
   updateCoupon: async (_, { id, input }, context) => {
     const definition = await context.services.admin.update(requireAdmin(context), id, input);
-    return context.services.reader.view(definition);
+    return context.services.reader.stored(definition);
   },
   endCoupon: async (_, { id }, context) => {
     const definition = await context.services.admin.end(requireAdmin(context), id);
-    return context.services.reader.view(definition);
+    return context.services.reader.stored(definition);
   },
   redeemIssuance: (_, { issuanceId, orderId }, context) => context.services.lifecycle.redeem(requireViewer(context), issuanceId, orderId),
   cancelIssuance: (_, { issuanceId }, context) => context.services.lifecycle.cancel(requireViewer(context), issuanceId),

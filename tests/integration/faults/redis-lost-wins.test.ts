@@ -4,7 +4,9 @@
  * lost winner is not listed, and the unit has been reserved again for someone else whose write
  * is still pending, so the script reads "sold out". The lost winner, who holds a live issuance in
  * MongoDB, must hear ALREADY_ISSUED with it, never SOLD_OUT (guarantee 8). Likewise a lost raise:
- * Redis reads "sold out" while MongoDB's total leaves units free, and a claim must get one.
+ * Redis reads "sold out" while MongoDB's total leaves units free, and a claim must get one. And a
+ * lost cancel: Redis still counts the returned unit as taken, but an operator's change answers the
+ * stock MongoDB holds.
  */
 import { Redis } from 'ioredis';
 import { Types } from 'mongoose';
@@ -12,7 +14,7 @@ import { couponKeys, encodeWinner } from '../../../src/redis/scripts';
 import type { ChildService } from '../../support/child-service';
 import { createCoupon, gql } from '../../support/graphql';
 import { adminToken, userToken, type Stack } from '../../support/stack';
-import { claimAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
+import { cancelAs, claimAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
 
 let stack: Stack;
 let service: ChildService;
@@ -81,6 +83,40 @@ test('a raise Redis lost in a failover: a claim that Redis answers SOLD_OUT gets
     const late = await claimAs(env.service.url, couponId, 'raise-late', await userToken('raise-late'));
     expect(late).toMatchObject({ status: 'ISSUED', remaining: 1 });
     await expectNoOversellNoDoubleNothingLost(env.mongo.models, couponId, 4, [...first, late]);
+  } finally {
+    direct.disconnect();
+    await stopFaultEnvironment(env);
+  }
+});
+
+test('a cancel Redis lost in a failover: an operator\'s change answers the stock MongoDB holds, not the older one in Redis', async () => {
+  // No scheduled pass for a minute: the reconciler cannot repair Redis before the update answers.
+  const env = await startFaultEnvironment({ RECONCILE_INTERVAL_MS: '60000' });
+  const direct = new Redis(env.stack.redis.url);
+  try {
+    const admin = await adminToken();
+    const couponId = await createCoupon(env.service.url, admin, { name: 'lost cancel', totalQuantity: 3 });
+    const wins = [await claimAs(env.service.url, couponId, 'cancel-0', await userToken('cancel-0')), await claimAs(env.service.url, couponId, 'cancel-1', await userToken('cancel-1'))];
+    expect(wins.map((a) => a.status)).toEqual(['ISSUED', 'ISSUED']);
+    const keys = Object.values(couponKeys(couponId));
+    await within(5_000, 'no reservation pending', async () => (await direct.zcard(couponKeys(couponId).pending)) === 0);
+
+    // The replica's copy: the claim state before the cancel's Redis step.
+    const replica = await Promise.all(keys.map((key) => direct.dumpBuffer(key)));
+    expect(await cancelAs(env.service.url, wins[0]!.issuance!.id, await userToken('cancel-0'))).toMatchObject({ status: 'CANCELLED' });
+    // The promoted replica replaces the master; the service's connections drop and come back.
+    for (const [i, key] of keys.entries()) {
+      const dumped = replica[i];
+      if (dumped) await direct.restore(key, 0, dumped, 'REPLACE');
+      else await direct.del(key);
+    }
+    await direct.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => undefined);
+    await within(5_000, 'the service noticed', async () => env.service.logLines(/may have lost acknowledged writes/).length > 0, 50);
+
+    const renamed = await gql(env.service.url, 'mutation U($id: ID!, $input: UpdateCouponInput!) { updateCoupon(id: $id, input: $input) { totalQuantity remaining status } }', { id: couponId, input: { name: 'renamed' } }, admin);
+    expect(renamed.data?.updateCoupon).toEqual({ totalQuantity: 3, remaining: 2, status: 'ACTIVE' });
+    const ended = await gql(env.service.url, 'mutation E($id: ID!) { endCoupon(id: $id) { remaining status } }', { id: couponId }, admin);
+    expect(ended.data?.endCoupon).toEqual({ remaining: 2, status: 'ENDED' });
   } finally {
     direct.disconnect();
     await stopFaultEnvironment(env);
