@@ -8,6 +8,7 @@
  *   - service memory per open subscription (RSS growth / N),
  *   - service CPU during the drop.
  * Usage: npm run bench:fanout -- [subscribers=1000,10000] [stock=500]
+ * SERVICE_CPU_PROF=<dir> writes the service's CPU profile there (node --cpu-prof) when it stops.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -86,7 +87,7 @@ const TICKS_PER_SECOND = 100;
 async function run(subscribers: number, stock: number): Promise<void> {
   const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'fanout' })]);
   const port = await freePort();
-  const service = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const service = spawn(process.execPath, [...(process.env.SERVICE_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SERVICE_CPU_PROF] : []), '--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: { ...process.env, REDIS_URL: redis.url, MONGODB_URI: mongo.url, JWT_SECRET: SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', CLAIM_RATE_PER_USER: '0', CLAIM_RATE_PER_IP: '0', READ_COST_PER_IP: '0', NEW_DOCUMENTS_PER_IP: '0', WS_MAX_CONNECTIONS_PER_IP: '0', WS_SUBSCRIBE_RATE_PER_IP: '0' },
     stdio: ['ignore', 'inherit', 'inherit'],

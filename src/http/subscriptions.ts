@@ -22,7 +22,6 @@ import {
   NoSchemaIntrospectionCustomRule,
   parse,
   specifiedRules,
-  subscribe,
   validate,
   type DocumentNode,
   type ExecutionArgs,
@@ -41,6 +40,7 @@ import { failedDependency, serviceUnavailable, toClientError, withDeadline } fro
 import { addressKey } from '../access/rate-limiter';
 import type { ClientAddress } from './client-address';
 import { requestTarget } from './request-target';
+import { subscribeShared } from './shared-subscription';
 
 /** What one client may hold on one instance; 0 turns a limit off. */
 export interface WebSocketLimits {
@@ -254,7 +254,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
   // The first event (the current stock) comes with the subscribe itself: it gets the deadline an
   // HTTP request gets. A late stream is closed as soon as it arrives.
   const subscribeWithin = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
-    const started = (async () => subscribe(args))().catch((error: unknown) => ({
+    const started = subscribeShared(args).catch((error: unknown) => ({
       errors: [error instanceof GraphQLError ? error : new GraphQLError('subscribe failed', { originalError: error as Error })],
     }));
     try {

@@ -378,6 +378,9 @@ export class StockFeed {
       // Between turns the coupon may have lost its last subscriber, or a newer snapshot come in.
       const snapshot = entry.forwarded;
       if (!snapshot || this.stopped || this.watched.get(couponId) !== entry) return;
+      // One object per slice: the slice's subscribers that sent the same document share one
+      // execution of it (src/http/shared-subscription.ts), and `serverTime` is the slice's.
+      const sent = { ...snapshot };
       for (let handed = 0; handed < DELIVERY_SLICE; handed++) {
         const next = streams.next();
         if (next.done) {
@@ -388,7 +391,7 @@ export class StockFeed {
         const [stream, position] = next.value;
         if (!supersedes(snapshot, position)) continue;
         entry.streams.set(stream, snapshot);
-        stream.push(snapshot);
+        stream.push(sent);
         // The last word on an ended coupon: the subscription completes after it.
         if (snapshot.status === 'ENDED') stream.end();
       }
