@@ -39,8 +39,9 @@ import type { CouponReader } from './coupon-reader';
 import { LatestValueStream } from './latest-value-stream';
 
 /**
- * Subscribers handed an update per turn of the event loop. Each costs its GraphQL execution and
- * a socket write, tens of µs: ten thousand in one turn held the loop for hundreds of ms, and
+ * Subscribers handed an update per turn of the event loop. Each costs a socket write (about two
+ * thirds of it the kernel's) and graphql-ws's message; the slice shares one GraphQL execution per
+ * document. About 25 µs each: ten thousand in one turn held the loop for hundreds of ms, and
  * admission control shed two claims in three for event-loop lag (`npm run bench:fanout -- 10000
  * 500`). In slices, claims are read and answered between them.
  */
