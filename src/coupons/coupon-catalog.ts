@@ -213,6 +213,8 @@ export class CouponCatalog extends EventEmitter<{ changed: [couponId: string] }>
           ...changedFields(current, next),
           revision: revision + 1,
           ...(next.totalQuantity !== current.totalQuantity ? { [`totalChanges.r${revision + 1}`]: { at: new Date(), from: current.totalQuantity, to: next.totalQuantity } } : {}),
+          // A lowering may have sold the coupon out: the event relay looks (src/events/event-relay.ts).
+          ...(next.totalQuantity < current.totalQuantity ? { evLoweredPending: true } : {}),
         },
       },
       { returnDocument: 'after' },

@@ -176,7 +176,45 @@ export function sellOuts(
   return found;
 }
 
+/** A change of totalQuantity as stored with the coupon (`totalChanges.<key>`, the key naming its revision). */
+export interface TotalChange {
+  key: string;
+  at: Date;
+  from: number;
+  to: number;
+}
+
+/**
+ * The sell-outs caused by lowering the total: a lowering onto the live issuances at its moment
+ * (updateCoupon can lower totalQuantity to issuedCount, never below) leaves no unit free, and is
+ * a sell-out at the change's time. Returned when `wins` holds a win issued at or before the change
+ * (the batch that writes the last of the units it counts sees them all), or for every such change
+ * when `wins` is 'all' (a pass over the coupons whose total was lowered, for a lowering after the
+ * last win was relayed). A win whose write is still pending when the change is first looked at is
+ * counted by the batch that relays it.
+ */
+export function loweringSellOuts(
+  issuances: IssuanceTimes[],
+  changes: ReadonlyArray<TotalChange>,
+  wins: ReadonlySet<string> | 'all',
+): Array<{ at: Date; key: string; totalQuantity: number }> {
+  const found: Array<{ at: Date; key: string; totalQuantity: number }> = [];
+  for (const change of changes) {
+    if (change.to >= change.from) continue;
+    const at = change.at.getTime();
+    // Live at the change: issued by then and not cancelled by then (a cancel at the same instant counts before).
+    const counted = issuances.filter((i) => i.issuedAt.getTime() <= at && !(i.cancelledAt && i.cancelledAt.getTime() <= at));
+    if (counted.length < change.to) continue;
+    if (wins !== 'all' && !counted.some((i) => wins.has(i.id))) continue;
+    found.push({ at: change.at, key: change.key, totalQuantity: change.to });
+  }
+  return found;
+}
+
 export const soldOutEventId = (couponId: string, totalQuantity: number, cancelled: number) => `evt_${couponId}_soldout_${totalQuantity}_${cancelled}`;
+
+/** A sell-out by a lowered total is identified by the change (its revision), so it can never share a sell-out by a win's id. */
+export const loweredSoldOutEventId = (couponId: string, changeKey: string) => `evt_${couponId}_soldout_lowered_${changeKey}`;
 
 /** An end is identified by the endsAt it happened at: a coupon moved to a later end ends again. */
 export const endedEventId = (couponId: string, endsAt: Date) => `evt_${couponId}_ended_${endsAt.getTime()}`;

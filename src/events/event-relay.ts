@@ -22,6 +22,8 @@ import { couponStatus } from '../coupons/coupon-model';
 import {
   endedEventId,
   eventBody,
+  loweredSoldOutEventId,
+  loweringSellOuts,
   pendingIssuanceEvents,
   sellOuts,
   totalAt,
@@ -96,6 +98,7 @@ export class EventRelay {
       if (read < batch) break;
     }
     if (!signal?.aborted) published += await this.publishEnds(webhooks);
+    if (!signal?.aborted) published += await this.publishLowerings(webhooks);
     if (published > 0) this.logger.debug({ published }, 'events published to webhook deliveries');
     return published;
   }
@@ -163,19 +166,25 @@ export class EventRelay {
   /**
    * The sell-outs caused by `wins` (this batch's new issuances of the coupon), replayed over all
    * its issuances: a relay that runs behind still sees a sell-out that a cancel undid since, and
-   * one batch can hold two sell-outs (sold out, a cancel, sold out again).
+   * one batch can hold two sell-outs (sold out, a cancel, sold out again). A lowered total that
+   * left no unit free is a sell-out too (loweringSellOuts): found here when this batch relays a win
+   * it counts, and with `wins` 'all' by the pass over coupons whose total was lowered.
    */
-  private async soldOutEvents(couponId: string, wins: ReadonlySet<string>): Promise<WebhookEvent[]> {
+  private async soldOutEvents(couponId: string, wins: ReadonlySet<string> | 'all'): Promise<WebhookEvent[]> {
     const _id = new Types.ObjectId(couponId);
     const coupon = (await this.models.Coupon.collection.findOne({ _id })) as unknown as StoredCoupon | null;
     if (!coupon) return [];
     const stored = await this.models.Issuance.collection.find({ couponId: _id }, { projection: { issuedAt: 1, cancelledAt: 1, lastUnit: 1 } }).toArray();
     const times = stored.map((doc) => ({ id: doc._id.toHexString(), issuedAt: doc.issuedAt as Date, cancelledAt: (doc.cancelledAt as Date | null) ?? null, lastUnit: doc.lastUnit === true }));
-    const found = sellOuts(times, totalAt(coupon.totalQuantity, Object.values(coupon.totalChanges ?? {})), wins);
+    const changes = Object.entries(coupon.totalChanges ?? {}).map(([key, change]) => ({ key, ...change }));
+    const found = [
+      ...(wins === 'all' ? [] : sellOuts(times, totalAt(coupon.totalQuantity, changes), wins)).map(({ at, cancelledBefore, totalQuantity }) => ({ id: soldOutEventId(couponId, totalQuantity, cancelledBefore), at, totalQuantity })),
+      ...loweringSellOuts(times, changes, wins).map(({ at, key, totalQuantity }) => ({ id: loweredSoldOutEventId(couponId, key), at, totalQuantity })),
+    ];
     if (found.length === 0) return [];
     const live = times.filter((t) => !t.cancelledAt).length;
-    return found.map(({ at, cancelledBefore, totalQuantity }) => ({
-      id: soldOutEventId(couponId, totalQuantity, cancelledBefore),
+    return found.map(({ id, at, totalQuantity }) => ({
+      id,
       type: 'COUPON_SOLD_OUT' as const,
       occurredAt: at,
       subject: couponId,
@@ -212,6 +221,29 @@ export class EventRelay {
     const written = await this.insert(deliveries);
     await this.models.Coupon.collection.bulkWrite(
       ended.map((c) => ({ updateOne: { filter: { _id: c._id, endsAt: c.endsAt }, update: { $set: { evEndedFor: c.endsAt } } } })),
+      { ordered: false },
+    );
+    return written;
+  }
+
+  /**
+   * Coupons whose total was lowered since the relay last looked (`evLoweredPending`, set in the
+   * same write as the change): a lowering onto the live issuances is a sell-out, and when every
+   * win it counts was relayed before it, no issuance batch would see it. The marker is cleared only
+   * if the coupon has not changed since it was read; a newer change is looked at on the next pass.
+   */
+  private async publishLowerings(webhooks: WebhookDocument[]): Promise<number> {
+    const coupons = await this.models.Coupon.collection.find({ evLoweredPending: true }, { projection: { _id: 1, revision: 1 } }).limit(BATCH).toArray();
+    if (coupons.length === 0) return 0;
+    const deliveries: DeliveryDocument[] = [];
+    if (webhooks.some((w) => w.events.includes('COUPON_SOLD_OUT'))) {
+      for (const coupon of coupons) {
+        for (const event of await this.soldOutEvents(coupon._id.toHexString(), 'all')) deliveries.push(...fanOut(event, webhooks, this.clock()));
+      }
+    }
+    const written = await this.insert(deliveries);
+    await this.models.Coupon.collection.bulkWrite(
+      coupons.map((c) => ({ updateOne: { filter: { _id: c._id, revision: c.revision }, update: { $unset: { evLoweredPending: '' } } } })),
       { ordered: false },
     );
     return written;

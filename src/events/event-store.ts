@@ -111,6 +111,8 @@ export const ISSUANCE_EVENTS_INDEX = { key: { evStage: 1, status: 1 }, name: 'ev
 /** The relay's sell-out check reads a coupon's latest issuance. */
 export const ISSUANCES_BY_TIME_INDEX = { key: { couponId: 1, issuedAt: -1 }, name: 'events_by_coupon_time' } as const;
 export const COUPON_ENDS_INDEX = { key: { evEndedFor: 1, endsAt: 1 }, name: 'events_unended' } as const;
+/** The relay finds coupons whose total was lowered since it last looked (only those carry the field). */
+export const COUPON_LOWERED_INDEX = { key: { evLoweredPending: 1 }, name: 'events_lowered', sparse: true } as const;
 
 export async function ensureEventIndexes(models: EventModels, issuances: Model<any>, coupons: Model<any>): Promise<void> {
   await models.Webhook.createIndexes();
@@ -118,6 +120,7 @@ export async function ensureEventIndexes(models: EventModels, issuances: Model<a
   await issuances.collection.createIndex(ISSUANCE_EVENTS_INDEX.key, { name: ISSUANCE_EVENTS_INDEX.name });
   await issuances.collection.createIndex(ISSUANCES_BY_TIME_INDEX.key, { name: ISSUANCES_BY_TIME_INDEX.name });
   await coupons.collection.createIndex(COUPON_ENDS_INDEX.key, { name: COUPON_ENDS_INDEX.name });
+  await coupons.collection.createIndex(COUPON_LOWERED_INDEX.key, { name: COUPON_LOWERED_INDEX.name, sparse: COUPON_LOWERED_INDEX.sparse });
 }
 
 export const deliveryId = (webhookId: string, eventId: string) => `${webhookId}:${eventId}`;

@@ -30,6 +30,8 @@ const couponSchema = new Schema(
      * one field of its own (no array operator, which the embedded MongoDB-compatible server lacks).
      */
     totalChanges: { type: Schema.Types.Mixed, default: undefined },
+    /** Set with a lowering of totalQuantity, cleared by the event relay once it has looked for the sell-out it may have caused. */
+    evLoweredPending: { type: Boolean, default: undefined },
     // v3 opening draw (src/draw/). The secret seed is never read unless asked for by name
     // (`+drawSecret`), so no definition, answer or log line can carry it by accident.
     openingDrawMs: { type: Number, default: 0 },

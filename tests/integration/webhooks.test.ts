@@ -4,7 +4,7 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { Types } from 'mongoose';
-import { CANCEL, END, REDEEM, claimIssuance, dataOf } from '../support/admin';
+import { CANCEL, END, REDEEM, UPDATE, claimIssuance, dataOf } from '../support/admin';
 import { createCoupon, errorCode, gql } from '../support/graphql';
 import { adminToken, productionEnv, startStack, startTestService, useTestService, userToken, type Stack } from '../support/stack';
 import { ALL_EVENTS, CREATE_WEBHOOK, DELETE_WEBHOOK, REDELIVER, WEBHOOKS, startReceiver, type Receiver } from '../support/webhook-receiver';
@@ -101,6 +101,21 @@ test('an issuance, its redeem, a cancel, the sell-out and the end each reach the
     const listed = await counts(hook.id);
     return listed.pendingDeliveries === 0 && listed.failedDeliveries === 0;
   });
+});
+
+test('a total lowered onto the live issuances is a sell-out: its COUPON_SOLD_OUT reaches the receiver once', async () => {
+  await register(['COUPON_SOLD_OUT']);
+  const couponId = await createCoupon(url(), adminToken(), { name: 'Lowered', totalQuantity: 5 });
+  for (const user of ['low-a', 'low-b']) expect((await claimIssuance(url(), couponId, userToken(user))).status).toBe('ISSUED');
+  await new Promise((resolve) => setTimeout(resolve, 600)); // the relay has published the wins (no sell-out among them)
+  // Lowered with a unit still free: no sell-out. Then onto the two live issuances: one.
+  expect(dataOf(await gql(url(), UPDATE, { id: couponId, input: { totalQuantity: 3 } }, adminToken())).updateCoupon).toMatchObject({ remaining: 1, status: 'ACTIVE' });
+  expect(dataOf(await gql(url(), UPDATE, { id: couponId, input: { totalQuantity: 2 } }, adminToken())).updateCoupon).toMatchObject({ remaining: 0, status: 'SOLD_OUT' });
+  const [event] = await until('the sell-out', () => (receiver.acknowledged().length > 0 ? receiver.acknowledged() : undefined));
+  expect(event.id).toMatch(new RegExp(`^evt_${couponId}_soldout_lowered_r\\d+$`));
+  expect(event).toMatchObject({ type: 'COUPON_SOLD_OUT', data: { coupon: { id: couponId, totalQuantity: 2, remaining: 0, issuedCount: 2, status: 'SOLD_OUT' } } });
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // three relay passes
+  expect(receiver.requests.map((r) => JSON.parse(r.body).id)).toEqual([event.id]);
 });
 
 test('a webhook gets only the event types it asked for, and only events that occur after it was registered', async () => {

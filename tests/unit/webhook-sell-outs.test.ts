@@ -1,4 +1,4 @@
-import { sellOuts, totalAt } from '../../src/events/event-model';
+import { loweringSellOuts, sellOuts, totalAt } from '../../src/events/event-model';
 
 const fixed = (total: number) => totalAt(total, []);
 
@@ -40,5 +40,24 @@ describe('sell-outs replayed from the issuances', () => {
     expect(sellOuts([win('a', 10), { ...win('b', 20), lastUnit: true }], raised, new Set(['b']))).toEqual([{ at: at(20), cancelledBefore: 0, totalQuantity: 2 }]);
     // Without the gate's word, the replay alone finds none.
     expect(sellOuts([win('a', 10), win('b', 20)], raised, new Set(['b']))).toEqual([]);
+  });
+});
+
+describe('sell-outs by a lowered total', () => {
+  const lowered = (ms: number, from: number, to: number) => ({ key: `r${ms}`, at: at(ms), from, to });
+
+  it('a total lowered onto the live issuances is a sell-out at the change', () => {
+    const issuances = [win('a', 10), win('b', 20), win('c', 25, 28)];
+    expect(loweringSellOuts(issuances, [lowered(30, 5, 2)], 'all')).toEqual([{ at: at(30), key: 'r30', totalQuantity: 2 }]);
+    // Lowered to more than is live: units stay free.
+    expect(loweringSellOuts(issuances, [lowered(30, 5, 3)], 'all')).toEqual([]);
+    // A raise is never one; a win after the change does not count for it.
+    expect(loweringSellOuts([win('a', 10), win('b', 40)], [lowered(30, 1, 5), lowered(35, 5, 2)], 'all')).toEqual([]);
+  });
+
+  it('a batch finds it only through a win the change counts: the one whose write came after the change was first looked at', () => {
+    const issuances = [win('a', 10), win('b', 20), win('late', 40)];
+    expect(loweringSellOuts(issuances, [lowered(30, 5, 2)], new Set(['b']))).toEqual([{ at: at(30), key: 'r30', totalQuantity: 2 }]);
+    expect(loweringSellOuts(issuances, [lowered(30, 5, 2)], new Set(['late']))).toEqual([]);
   });
 });
