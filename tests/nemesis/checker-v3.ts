@@ -137,10 +137,13 @@ export function checkWebhook(history: History): Finding[] {
   for (const coupon of history.final.coupons) {
     const live = history.final.issuances.filter((d) => d.couponId === coupon.id && d.status !== 'CANCELLED');
     const lastWin = Math.max(...live.map((d) => d.issuedAt));
-    // Only a sell-out by an issuance: a total lowered (updateCoupon) onto the live count after the last win is not one here.
-    const loweredAfter = history.operations.some((op) => op.kind === 'update' && op.couponId === coupon.id && op.end >= lastWin);
-    if (coupon.totalQuantity > 0 && live.length === coupon.totalQuantity && lastWin >= record.registeredAt && !loweredAfter) {
-      implied.set(coupon.id, `MongoDB holds ${live.length} live issuances for totalQuantity ${coupon.totalQuantity}, the last issued at ${iso(lastWin)}`);
+    // Sold out by the last win, or by a total lowered (updateCoupon) onto the live count after it;
+    // required when what caused it came after the webhook was registered.
+    const updatesAfter = history.operations.filter((op) => op.kind === 'update' && op.couponId === coupon.id && op.end >= lastWin);
+    const causedFrom = updatesAfter.length > 0 ? Math.min(...updatesAfter.map((op) => op.start)) : lastWin;
+    if (coupon.totalQuantity > 0 && live.length === coupon.totalQuantity && causedFrom >= record.registeredAt) {
+      const cause = updatesAfter.length > 0 ? `, lowered onto it by an update after the last win` : '';
+      implied.set(coupon.id, `MongoDB holds ${live.length} live issuances for totalQuantity ${coupon.totalQuantity}, the last issued at ${iso(lastWin)}${cause}`);
     }
   }
   for (const op of history.operations.filter(after)) {

@@ -183,12 +183,18 @@ describe('the webhook rules (guarantee 7)', () => {
     expect(hookRules(h)).toContain('webhook-sold-out-missing');
   });
 
-  test('a total lowered onto the live count after the last win is not taken for a sell-out by an issuance', () => {
+  test('a total lowered onto the live count after the last win is a sell-out too: its COUPON_SOLD_OUT is required', () => {
     const { h, requests } = hookHistory();
-    h.webhook!.requests = requests.filter((r) => r.type !== 'COUPON_SOLD_OUT');
     h.operations[0]!.answer.remaining = 1;
     h.operations.push({ id: 3, kind: 'update', instance: 0, couponId: C, user: 'operator', request: { totalQuantity: 1 }, start: T + 150, end: T + 200, answer: { status: 'SOLD_OUT' } });
+    const lowered = requests.find((r) => r.type === 'COUPON_SOLD_OUT')!;
+    lowered.id = `evt_${C}_soldout_lowered_r2`;
     expect(checkWebhook(h)).toEqual([]);
+    h.webhook!.requests = requests.filter((r) => r.type !== 'COUPON_SOLD_OUT');
+    expect(hookRules(h)).toContain('webhook-sold-out-missing');
+    // Lowered before the webhook was registered: not required.
+    h.webhook!.registeredAt = T + 160;
+    expect(hookRules(h)).not.toContain('webhook-sold-out-missing');
   });
 
   test('an event for an issuance MongoDB does not hold is reported as a phantom', () => {
