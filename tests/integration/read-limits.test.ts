@@ -135,10 +135,18 @@ describe('many coupons in one request', () => {
       expect(lookups).toHaveLength(1);
       // No unknown id was looked up on its own (the known ones' claim state may read their definition).
       expect(byId.filter((id) => unknown.includes(id))).toEqual([]);
-      // The same unknown ids again, at once: refused from the negative cache.
-      finds.length = 0;
-      await postJson(fresh.url, { query });
-      expect(finds.filter((filter) => JSON.stringify(filter).includes('$in'))).toHaveLength(0);
+      // The same unknown ids again, at once: refused from the negative cache. It holds an unknown
+      // id for a second; on a machine too busy to ask again within it, the pair is asked again.
+      for (let attempt = 1; ; attempt++) {
+        const asked = Date.now();
+        finds.length = 0;
+        await postJson(fresh.url, { query });
+        if (Date.now() - asked < 800 || attempt === 3) {
+          expect(finds.filter((filter) => JSON.stringify(filter).includes('$in'))).toHaveLength(0);
+          break;
+        }
+        await postJson(fresh.url, { query });
+      }
       find.mockRestore();
       findOne.mockRestore();
     } finally {
