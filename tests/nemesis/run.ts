@@ -340,6 +340,16 @@ async function readFinal(environment: NemesisEnvironment, couponIds: string[]) {
   };
 }
 
+/** Whether the event relay has read everything MongoDB holds: no issuance behind its marker, no lowered coupon unexamined. */
+async function relayCaughtUp(environment: NemesisEnvironment): Promise<boolean> {
+  const { Issuance, Coupon } = environment.mongo.models;
+  const [issuances, lowered] = await Promise.all([
+    Issuance.collection.countDocuments({ $or: [{ evStage: null }, { evStage: 1, status: { $in: ['REDEEMED', 'CANCELLED'] } }] }),
+    Coupon.collection.countDocuments({ evLoweredPending: true }),
+  ]);
+  return issuances === 0 && lowered === 0;
+}
+
 /** The events the acknowledged answers imply (issuance event ids, `ended:<coupon>` for ends): what the drain waits for, 60 s at most. */
 function expectedEventIds(operations: Operation[]): string[] {
   return operations.flatMap((op) => {
@@ -413,22 +423,26 @@ async function registerWebhook(environment: NemesisEnvironment, admin: string, r
   };
   return {
     /**
-     * Waits (bounded) until no delivery is pending and every expected event id was acknowledged,
-     * then closes the receiver. pendingDeliveries alone is not enough: an issuance the relay has
-     * not read yet has no delivery to count.
+     * Waits (bounded) until the relay has published everything MongoDB holds, then no delivery is
+     * pending, and every expected event id was acknowledged; then closes the receiver.
+     * pendingDeliveries alone is not enough: an issuance the relay has not read yet has no
+     * delivery to count, and a sell-out is no answer's event, so `expected` cannot name it. The
+     * relay writes a batch's deliveries before it advances the markers, so markers caught up,
+     * then (read after) nothing pending, means every event was delivered.
      */
     async drain(expected: string[]): Promise<WebhookRecord> {
       const deadline = Date.now() + WEBHOOK_DRAIN_MS;
       let pending = -1;
       let failed = -1;
       for (;;) {
+        const caughtUp = await relayCaughtUp(environment).catch(() => false);
         const live = environment.instances.find((instance) => instance);
         const seen = live ? await gql(live.url, WEBHOOKS, {}, admin, clientAgent).catch(() => undefined) : undefined;
         const mine = seen?.data?.webhooks?.find((w: { id: string }) => w.id === created.id);
         if (mine) [pending, failed] = [mine.pendingDeliveries, mine.failedDeliveries];
         const acked = requests.filter((r) => typeof r.answer === 'number' && r.answer < 300);
         const ackedIds = new Set([...acked.map((r) => r.id), ...acked.filter((r) => r.type === 'COUPON_ENDED').map((r) => `ended:${r.data?.coupon?.id}`)]);
-        if ((mine && pending === 0 && expected.every((id) => ackedIds.has(id))) || Date.now() > deadline) break;
+        if ((caughtUp && mine && pending === 0 && expected.every((id) => ackedIds.has(id))) || Date.now() > deadline) break;
         await sleep(500);
       }
       // A moment for an attempt already sent to be recorded.
