@@ -191,14 +191,17 @@ export class ClaimService {
     if (lastUnit) issuance.lastUnit = true;
     const outcome = await this.writer.write(issuance);
     switch (outcome.kind) {
-      case 'written':
+      case 'written': {
+        // Stored before (its confirmation lost with Redis): answered as MongoDB holds it, a redeem since included.
+        const durable = outcome.stored ?? issuance;
         this.gate.confirm(coupon.id, [{ userId, issuanceId: issuance.id }]).catch((error: Error) =>
           // The sweeper finds the mark again and confirms it then; nothing is lost.
           this.logger.warn({ couponId: coupon.id, err: error.message }, 'could not clear pending mark'),
         );
         // MongoDB holds it: a sold-out coupon waiting for this winner can be answered from memory.
-        this.soldOut?.durable(coupon.id, userId, issuance);
-        return { kind: 'durable', issuance };
+        this.soldOut?.durable(coupon.id, userId, durable);
+        return { kind: 'durable', issuance: durable };
+      }
       case 'user-holds': {
         const stored = outcome.stored;
         await this.gate.adopt(coupon.id, userId, winner, { sequence: stored.sequence, issuedAtMs: stored.issuedAt.getTime(), issuanceId: stored.id });

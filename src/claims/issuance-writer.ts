@@ -14,8 +14,11 @@ import type { IssuanceRecord, IssuanceStatus } from '../coupons/coupon-model';
 import { activeSpanContext, withGroupCommitSpan, type SpanContext } from '../tracing/tracer';
 
 export type WriteOutcome =
-  /** MongoDB holds exactly this issuance. */
-  | { kind: 'written' }
+  /**
+   * MongoDB holds exactly this issuance. `stored`: it was there already (a retried write, or a
+   * winner Redis lost the confirmation of), as MongoDB holds it now: it may have been redeemed since.
+   */
+  | { kind: 'written'; stored?: IssuanceRecord }
   /** The user already held a different issuance of this coupon. */
   | { kind: 'user-holds'; stored: IssuanceRecord }
   /** Another user holds this sequence. */
@@ -164,7 +167,7 @@ export class IssuanceWriter {
     const stored = await this.models.Issuance.findOne({ couponId, userId: record.userId, ...LIVE }).lean();
     if (stored) {
       const existing = toIssuanceRecord(stored);
-      return existing.id === record.id ? { kind: 'written' } : { kind: 'user-holds', stored: existing };
+      return existing.id === record.id ? { kind: 'written', stored: existing } : { kind: 'user-holds', stored: existing };
     }
     const holder = await this.models.Issuance.findOne({ couponId, sequence: record.sequence, ...LIVE }).lean();
     if (holder) return { kind: 'sequence-taken', holder: toIssuanceRecord(holder) };

@@ -72,11 +72,12 @@ describe('group commit', () => {
     await expect(writer.write(record('c', 3))).resolves.toEqual({ kind: 'written' });
   });
 
-  test('writing the same issuance twice is harmless', async () => {
+  test('writing the same issuance twice is harmless, and the second write reports it as stored, a redeem since included', async () => {
     const { issuances, writer } = writerWith();
     const same = record('a', 1);
     expect(await writer.write(same)).toEqual({ kind: 'written' });
-    expect(await writer.write(same)).toEqual({ kind: 'written' });
+    Object.assign(issuances.docs[0]!, { status: 'REDEEMED', orderId: 'order-1' });
+    expect(await writer.write(same)).toMatchObject({ kind: 'written', stored: { id: same.id, status: 'REDEEMED', orderId: 'order-1' } });
     expect(issuances.docs).toHaveLength(1);
   });
 

@@ -6,7 +6,8 @@
  * MongoDB, must hear ALREADY_ISSUED with it, never SOLD_OUT (guarantee 8). Likewise a lost raise:
  * Redis reads "sold out" while MongoDB's total leaves units free, and a claim must get one. And a
  * lost cancel: Redis still counts the returned unit as taken, but an operator's change answers the
- * stock MongoDB holds.
+ * stock MongoDB holds. And a lost confirmation: Redis holds the win as still being written, and
+ * the winner's next claim shows the issuance as MongoDB holds it, redeemed since.
  */
 import { Redis } from 'ioredis';
 import { Types } from 'mongoose';
@@ -14,7 +15,7 @@ import { couponKeys, encodeWinner } from '../../../src/redis/scripts';
 import type { ChildService } from '../../support/child-service';
 import { createCoupon, gql } from '../../support/graphql';
 import { adminToken, userToken, type Stack } from '../../support/stack';
-import { cancelAs, claimAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
+import { cancelAs, claimAs, redeemAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
 
 let stack: Stack;
 let service: ChildService;
@@ -121,4 +122,22 @@ test('a cancel Redis lost in a failover: an operator\'s change answers the stock
     direct.disconnect();
     await stopFaultEnvironment(env);
   }
+});
+
+test('a win whose confirmation Redis lost in a failover: the winner\'s next claim shows the issuance as MongoDB holds it, redeemed since', async () => {
+  const couponId = await createCoupon(service.url, await adminToken(), { name: 'lost confirmation', totalQuantity: 2 });
+  const token = await userToken('confirm-0');
+  const won = await claimAs(service.url, couponId, 'confirm-0', token);
+  expect(won.status).toBe('ISSUED');
+  const keys = couponKeys(couponId);
+  await within(5_000, 'no reservation pending', async () => (await redis.zcard(keys.pending)) === 0);
+  expect(await redeemAs(service.url, won.issuance!.id, 'order-lost-1', token)).toMatchObject({ status: 'REDEEMED' });
+
+  // The promoted replica had the win but not its confirmation: the entry reads "being written".
+  const issuance = won.issuance!;
+  await redis.hset(keys.winners, 'confirm-0', encodeWinner({ sequence: issuance.sequence, issuedAtMs: Date.parse(issuance.issuedAt), issuanceId: issuance.id, durable: false }));
+  await redis.zadd(keys.pending, Date.now(), 'confirm-0');
+
+  const reply = await gql(service.url, 'mutation C($c: ID!) { claimCoupon(couponId: $c) { status issuance { id status orderId } } }', { c: couponId }, token);
+  expect(reply.data?.claimCoupon).toEqual({ status: 'ALREADY_ISSUED', issuance: { id: issuance.id, status: 'REDEEMED', orderId: 'order-lost-1' } });
 });
