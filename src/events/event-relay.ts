@@ -34,7 +34,7 @@ import {
   type StoredIssuance,
   type WebhookEvent,
 } from './event-model';
-import { deliveryId, type DeliveryDocument, type EventModels, type WebhookDocument } from './event-store';
+import { deliveryId, LOWERED_UNEXAMINED, UNPUBLISHED_ISSUANCES, type DeliveryDocument, type EventModels, type WebhookDocument } from './event-store';
 
 const RELAY_LEASE_ID = 'relay';
 /** Issuances read per batch; a pass reads batches until none is left or MAX_BATCHES. */
@@ -125,7 +125,7 @@ export class EventRelay {
 
   private async publishIssuances(webhooks: WebhookDocument[], batch: number): Promise<{ read: number; written: number }> {
     const docs = (await this.models.Issuance.collection
-      .find({ $or: [{ evStage: null }, { evStage: 1, status: { $in: ['REDEEMED', 'CANCELLED'] } }] })
+      .find(UNPUBLISHED_ISSUANCES)
       .limit(batch)
       .toArray()) as unknown as StoredIssuance[];
     if (docs.length === 0) return { read: 0, written: 0 };
@@ -233,7 +233,7 @@ export class EventRelay {
    * if the coupon has not changed since it was read; a newer change is looked at on the next pass.
    */
   private async publishLowerings(webhooks: WebhookDocument[]): Promise<number> {
-    const coupons = await this.models.Coupon.collection.find({ evLoweredPending: true }, { projection: { _id: 1, revision: 1 } }).limit(BATCH).toArray();
+    const coupons = await this.models.Coupon.collection.find(LOWERED_UNEXAMINED, { projection: { _id: 1, revision: 1 } }).limit(BATCH).toArray();
     if (coupons.length === 0) return 0;
     const deliveries: DeliveryDocument[] = [];
     if (webhooks.some((w) => w.events.includes('COUPON_SOLD_OUT'))) {

@@ -106,6 +106,11 @@ export function registerEventModels(connection: Connection): EventModels {
   };
 }
 
+/** Issuances whose marker is behind their status: events the relay has still to publish (see event-relay.ts). */
+export const UNPUBLISHED_ISSUANCES = { $or: [{ evStage: null }, { evStage: 1, status: { $in: ['REDEEMED', 'CANCELLED'] } }] };
+/** Coupons whose total was lowered since the relay last looked for the sell-out it may have caused. */
+export const LOWERED_UNEXAMINED = { evLoweredPending: true };
+
 /** The relay finds unpublished issuances by their marker; see event-relay.ts. */
 export const ISSUANCE_EVENTS_INDEX = { key: { evStage: 1, status: 1 }, name: 'events_unpublished' } as const;
 /** The relay's sell-out check reads a coupon's latest issuance. */

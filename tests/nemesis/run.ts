@@ -17,6 +17,7 @@ import { OPERATION_KINDS, recordWatcher, watcherClient, type KnownCoupon, type K
 import { Random } from './random';
 import { Webhook } from 'standardwebhooks';
 import { ALL_EVENTS, CREATE_WEBHOOK, WEBHOOKS, startReceiver, type ReceivedRequest } from '../support/webhook-receiver';
+import { LOWERED_UNEXAMINED, UNPUBLISHED_ISSUANCES } from '../../src/events/event-store';
 
 export interface Profile {
   name: string;
@@ -344,8 +345,8 @@ async function readFinal(environment: NemesisEnvironment, couponIds: string[]) {
 async function relayCaughtUp(environment: NemesisEnvironment): Promise<boolean> {
   const { Issuance, Coupon } = environment.mongo.models;
   const [issuances, lowered] = await Promise.all([
-    Issuance.collection.countDocuments({ $or: [{ evStage: null }, { evStage: 1, status: { $in: ['REDEEMED', 'CANCELLED'] } }] }),
-    Coupon.collection.countDocuments({ evLoweredPending: true }),
+    Issuance.collection.countDocuments(UNPUBLISHED_ISSUANCES),
+    Coupon.collection.countDocuments(LOWERED_UNEXAMINED),
   ]);
   return issuances === 0 && lowered === 0;
 }
