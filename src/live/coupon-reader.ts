@@ -95,7 +95,7 @@ export class CouponReader {
    * `remaining` can be above the gate's by those, never below what MongoDB leaves free.
    */
   async stored(definition: CouponDefinition): Promise<CouponView> {
-    const live = await this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(definition.id), ...LIVE });
+    const live = await this.countLive(definition.id);
     const remaining = definition.totalQuantity - live;
     return { ...definition, remaining, status: couponStatus(definition, remaining, this.clock()) };
   }
@@ -110,11 +110,16 @@ export class CouponReader {
   private liveCount(couponId: string): Promise<number> {
     let count = this.endedCounts.get(couponId);
     if (!count) {
-      count = this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId), ...LIVE }).exec();
+      count = this.countLive(couponId);
       this.endedCounts.set(couponId, count);
       count.catch(() => this.endedCounts.delete(couponId));
     }
     return count;
+  }
+
+  /** The coupon's issuances that are not CANCELLED, counted in MongoDB now. */
+  private countLive(couponId: string): Promise<number> {
+    return this.models.Issuance.countDocuments({ couponId: new Types.ObjectId(couponId), ...LIVE }).exec();
   }
 
   /**
