@@ -15,7 +15,7 @@ import { couponKeys, encodeWinner } from '../../../src/redis/scripts';
 import type { ChildService } from '../../support/child-service';
 import { createCoupon, gql } from '../../support/graphql';
 import { adminToken, userToken, type Stack } from '../../support/stack';
-import { cancelAs, claimAs, redeemAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type MongoView } from './contract';
+import { cancelAs, claimAs, redeemAs, expectNoOversellNoDoubleNothingLost, startFaultEnvironment, stopFaultEnvironment, within, type ClaimAnswer, type FaultEnvironment, type MongoView } from './contract';
 
 let stack: Stack;
 let service: ChildService;
@@ -31,6 +31,22 @@ afterAll(async () => {
   redis?.disconnect();
   await stopFaultEnvironment({ stack, service, mongo });
 });
+
+/**
+ * A fault environment of the test's own whose reconciler passes once at start, then not for a
+ * minute (what Redis lost stays lost unless a request repairs it), and a direct Redis connection
+ * to stage the promoted replica's state.
+ */
+async function withoutScheduledRepairs(run: (env: FaultEnvironment, direct: Redis) => Promise<void>): Promise<void> {
+  const env = await startFaultEnvironment({ RECONCILE_INTERVAL_MS: '60000' });
+  const direct = new Redis(env.stack.redis.url);
+  try {
+    await run(env, direct);
+  } finally {
+    direct.disconnect();
+    await stopFaultEnvironment(env);
+  }
+}
 
 test('a winner whose win Redis lost in a failover hears ALREADY_ISSUED with their issuance, not SOLD_OUT', async () => {
   const couponId = await createCoupon(service.url, await adminToken(), { name: 'lost', totalQuantity: 3 });
@@ -63,10 +79,8 @@ test('a winner whose win Redis lost in a failover hears ALREADY_ISSUED with thei
 });
 
 test('a raise Redis lost in a failover: a claim that Redis answers SOLD_OUT gets a unit MongoDB still has free', async () => {
-  // The scheduled reconciler passes once at start, then not for a minute: only the claim's own check can repair.
-  const env = await startFaultEnvironment({ RECONCILE_INTERVAL_MS: '60000' });
-  const direct = new Redis(env.stack.redis.url);
-  try {
+  // Only the claim's own check can repair: no scheduled pass comes in time.
+  await withoutScheduledRepairs(async (env, direct) => {
     const admin = await adminToken();
     const couponId = await createCoupon(env.service.url, admin, { name: 'lost raise', totalQuantity: 2 });
     const first = [await claimAs(env.service.url, couponId, 'raise-0', await userToken('raise-0')), await claimAs(env.service.url, couponId, 'raise-1', await userToken('raise-1'))];
@@ -84,17 +98,12 @@ test('a raise Redis lost in a failover: a claim that Redis answers SOLD_OUT gets
     const late = await claimAs(env.service.url, couponId, 'raise-late', await userToken('raise-late'));
     expect(late).toMatchObject({ status: 'ISSUED', remaining: 1 });
     await expectNoOversellNoDoubleNothingLost(env.mongo.models, couponId, 4, [...first, late]);
-  } finally {
-    direct.disconnect();
-    await stopFaultEnvironment(env);
-  }
+  });
 });
 
 test('a cancel Redis lost in a failover: an operator\'s change answers the stock MongoDB holds, not the older one in Redis', async () => {
-  // No scheduled pass for a minute: the reconciler cannot repair Redis before the update answers.
-  const env = await startFaultEnvironment({ RECONCILE_INTERVAL_MS: '60000' });
-  const direct = new Redis(env.stack.redis.url);
-  try {
+  // No scheduled pass comes in time: the reconciler cannot repair Redis before the update answers.
+  await withoutScheduledRepairs(async (env, direct) => {
     const admin = await adminToken();
     const couponId = await createCoupon(env.service.url, admin, { name: 'lost cancel', totalQuantity: 3 });
     const wins = [await claimAs(env.service.url, couponId, 'cancel-0', await userToken('cancel-0')), await claimAs(env.service.url, couponId, 'cancel-1', await userToken('cancel-1'))];
@@ -118,10 +127,7 @@ test('a cancel Redis lost in a failover: an operator\'s change answers the stock
     expect(renamed.data?.updateCoupon).toEqual({ totalQuantity: 3, remaining: 2, status: 'ACTIVE' });
     const ended = await gql(env.service.url, 'mutation E($id: ID!) { endCoupon(id: $id) { remaining status } }', { id: couponId }, admin);
     expect(ended.data?.endCoupon).toEqual({ remaining: 2, status: 'ENDED' });
-  } finally {
-    direct.disconnect();
-    await stopFaultEnvironment(env);
-  }
+  });
 });
 
 test('a win whose confirmation Redis lost in a failover: the winner\'s next claim shows the issuance as MongoDB holds it, redeemed since', async () => {
