@@ -70,6 +70,8 @@ interface Measured {
   seconds: number;
   /** CPU time of the server's processes per request, in µs (when its pid was given). */
   cpuMicrosPerRequest?: number;
+  /** The part of it spent in the kernel (system time: the sockets' reads and writes, epoll), in µs. */
+  kernelMicrosPerRequest?: number;
 }
 
 /**
@@ -98,7 +100,7 @@ function tokensFor(secret: string, count: number, prefix: string): string[] {
 }
 
 async function hammer(url: string, couponId: string, tokens: string[], expected: 'ISSUED' | 'SOLD_OUT', serverPid?: number): Promise<Measured> {
-  const cpuBefore = serverPid === undefined ? 0 : cpuSecondsOfTree(serverPid);
+  const cpuBefore = serverPid === undefined ? undefined : cpuSecondsOfTree(serverPid);
   let next = 0;
   let graphqlErrors = 0;
   let unexpected = 0;
@@ -126,6 +128,8 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
     ],
   });
   const seconds = (lastAnswer - began) / 1000;
+  const cpuAfter = serverPid === undefined ? undefined : cpuSecondsOfTree(serverPid);
+  const perRequest = (seconds: number) => (seconds * 1e6) / result.requests.total;
   return {
     requestsPerSecond: result.requests.total / seconds,
     latency: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
@@ -136,7 +140,8 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
     graphqlErrors,
     unexpected,
     seconds,
-    cpuMicrosPerRequest: serverPid === undefined ? undefined : ((cpuSecondsOfTree(serverPid) - cpuBefore) * 1e6) / result.requests.total,
+    cpuMicrosPerRequest: cpuBefore && cpuAfter && perRequest(cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system),
+    kernelMicrosPerRequest: cpuBefore && cpuAfter && perRequest(cpuAfter.system - cpuBefore.system),
   };
 }
 
@@ -151,21 +156,28 @@ const TICKS_PER_SECOND = 100;
 
 /**
  * CPU seconds used so far by a process and all its descendants (a service's workers), from
- * /proc: unlike throughput, what one claim costs the server does not depend on who else shares
- * the cores.
+ * /proc, in user space and in the kernel: unlike throughput, what one claim costs the server does
+ * not depend on who else shares the cores. The split is the reliable one: a CPU profile can put
+ * user-space time on `writev` (the floor made to spin 60 µs in JavaScript per request showed
+ * 64 µs per request in `writev` instead of 14).
  */
-function cpuSecondsOfTree(pid: number): number {
-  let ticks = 0;
+function cpuSecondsOfTree(pid: number): { user: number; system: number } {
+  const ticks = { user: 0, system: 0 };
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks = Number(fields[11]) + Number(fields[12]);
+    ticks.user = Number(fields[11]);
+    ticks.system = Number(fields[12]);
     const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-    for (const child of children ? children.split(' ') : []) ticks += cpuSecondsOfTree(Number(child)) * TICKS_PER_SECOND;
+    for (const child of children ? children.split(' ') : []) {
+      const seconds = cpuSecondsOfTree(Number(child));
+      ticks.user += seconds.user * TICKS_PER_SECOND;
+      ticks.system += seconds.system * TICKS_PER_SECOND;
+    }
   } catch {
     // The process ended between listing and reading.
   }
-  return ticks / TICKS_PER_SECOND;
+  return { user: ticks.user / TICKS_PER_SECOND, system: ticks.system / TICKS_PER_SECOND };
 }
 
 /**
@@ -263,7 +275,7 @@ async function compareWithReference(withWins: boolean): Promise<Comparison> {
       referenceRounds.push(await hammer(reference.url, referenceId, tokens, 'ISSUED', reference.pid));
       floorRounds.push(await hammer(floor.url, referenceId, tokens, 'ISSUED', floor.pid));
       const [claim, apollo, node] = [soldOut[round]!, referenceRounds[round]!, floorRounds[round]!];
-      const show = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} req/s (${m.cpuMicrosPerRequest!.toFixed(0)} µs CPU each)`;
+      const show = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} req/s (${m.cpuMicrosPerRequest!.toFixed(0)} µs CPU each, ${m.kernelMicrosPerRequest!.toFixed(0)} in the kernel)`;
       process.stdout.write(
         `  round ${round + 1}: sold out ${show(claim)}, Apollo no-op ${show(apollo)}, node:http floor ${show(node)}; ratios ${(claim.requestsPerSecond / apollo.requestsPerSecond).toFixed(2)} x Apollo, ${(claim.requestsPerSecond / node.requestsPerSecond).toFixed(2)} of floor\n`,
       );
@@ -347,8 +359,12 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
   const toApollo = ratios(comparison.soldOut, comparison.reference);
   const toFloor = ratios(comparison.soldOut, comparison.floor);
   const cpuRange = (rounds: Measured[]) => {
-    const cpu = rounds.map((m) => m.cpuMicrosPerRequest ?? NaN).sort((a, b) => a - b);
-    return `${cpu[0]!.toFixed(0)}–${cpu[cpu.length - 1]!.toFixed(0)} µs (median ${cpu[Math.floor(cpu.length / 2)]!.toFixed(0)})`;
+    const range = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return `${sorted[0]!.toFixed(0)}–${sorted[sorted.length - 1]!.toFixed(0)} µs (median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)})`;
+    };
+    const kernel = rounds.map((m) => m.kernelMicrosPerRequest ?? NaN);
+    return `${range(rounds.map((m) => m.cpuMicrosPerRequest ?? NaN))}, of it in the kernel ${range(kernel)}`;
   };
   const perRound = (m: Measured) => `${m.requestsPerSecond.toFixed(0)} (${m.cpuMicrosPerRequest?.toFixed(0) ?? '?'})`;
   const stageRow = (label: string, stage: Stage, note: string) => {
@@ -406,7 +422,8 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     '',
     `**Sold-out claim throughput over Apollo's no-op: ${f2(toApollo.median)} (rounds ${toApollo.perRound.map(f2).join(', ')}); over the node:http floor: ${f2(toFloor.median)} (rounds ${toFloor.perRound.map(f2).join(', ')}).**`,
     '',
-    `Server CPU per request: sold-out claim ${cpuRange(comparison.soldOut)}, Apollo no-op ${cpuRange(comparison.reference)}, node:http floor ${cpuRange(comparison.floor)}.`,
+    `Server CPU per request: sold-out claim ${cpuRange(comparison.soldOut)}; Apollo no-op ${cpuRange(comparison.reference)}; node:http floor ${cpuRange(comparison.floor)}.`,
+    "The kernel part is system time from /proc (the sockets' reads and writes, epoll); the rest is user space. A CPU profile cannot split them: it can put user-space time on `writev` (docs/load-testing.md).",
     `Wins over Apollo's no-op: ${(comparison.wins.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}.`,
     '',
     "## Where a claim's time goes (instrumented run)",

@@ -124,17 +124,29 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
   clearTimeout(timer);
 }
 
-/** Creates a coupon through the public API, as an operator would. */
+/** Attempts of createCoupon answered SERVICE_UNAVAILABLE before giving up, a second apart. */
+const CREATE_ATTEMPTS = 15;
+
+/**
+ * Creates a coupon through the public API, as an operator would: sent again, as an operator would,
+ * while the service answers SERVICE_UNAVAILABLE (right after a load of wins, the embedded MongoDB
+ * server can still be working through the group commit's backlog). A retried create whose first
+ * attempt did land leaves an unused coupon behind, which no bench reads.
+ */
 export async function createCoupon(service: ServiceProcess, input: { name: string; totalQuantity: number }): Promise<string> {
   const token = await service.auth.issue('load-operator', { admin: true, expiresInSeconds: 3600 });
-  const response = await fetch(`${service.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query: 'mutation($input: CreateCouponInput!) { createCoupon(input: $input) { id } }', variables: { input } }),
-  });
-  const body = (await response.json()) as { data?: { createCoupon?: { id: string } }; errors?: unknown };
-  if (!body.data?.createCoupon) throw new Error(`createCoupon failed: ${JSON.stringify(body.errors)}`);
-  return body.data.createCoupon.id;
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(`${service.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'mutation($input: CreateCouponInput!) { createCoupon(input: $input) { id } }', variables: { input } }),
+    });
+    const body = (await response.json()) as { data?: { createCoupon?: { id: string } }; errors?: Array<{ extensions?: { code?: string } }> };
+    if (body.data?.createCoupon) return body.data.createCoupon.id;
+    const unavailable = body.errors?.some((error) => error.extensions?.code === 'SERVICE_UNAVAILABLE');
+    if (!unavailable || attempt === CREATE_ATTEMPTS) throw new Error(`createCoupon failed after ${attempt} attempt(s): ${JSON.stringify(body.errors)}`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
 /** The coupon as any client sees it. */
