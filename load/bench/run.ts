@@ -93,6 +93,19 @@ function buildForBench(): void {
 /** How both sides run: compiled, and in production mode (graphql-js and Apollo read NODE_ENV too). */
 const PRODUCTION_ENV = { NODE_ENV: 'production' };
 
+/**
+ * Production counts every claim against the claim limits and every request against the request
+ * budgets (src/access/); the bench's one machine is every client, so both are on here and out of
+ * reach: the counting is measured, no refusal happens. `--env NAME=value` overrides them.
+ */
+const LIMITS_OUT_OF_REACH = {
+  CLAIM_RATE_PER_USER: '1000000',
+  CLAIM_RATE_PER_IP: '1000000000',
+  READ_COST_PER_IP: '1000000000',
+  READ_COST_PER_USER: '1000000000',
+  NEW_DOCUMENTS_PER_IP: '1000000',
+};
+
 /** Signs one token per distinct user up front, so the load generator does no crypto while measuring. */
 function tokensFor(secret: string, count: number, prefix: string): string[] {
   const auth = new Authenticator(secret);
@@ -243,7 +256,7 @@ async function compareWithReference(withWins: boolean): Promise<Comparison> {
     startServiceProcess({
       entry: `${BUILD_DIR}/src/main.js`,
       logFile: path.join(RESULTS_DIR, 'bench-service.log'),
-      env: { ...PRODUCTION_ENV, WORKERS: args.workers, NODE_OPTIONS: args['node-options'], ...serviceEnv },
+      env: { ...PRODUCTION_ENV, ...LIMITS_OUT_OF_REACH, WORKERS: args.workers, NODE_OPTIONS: args['node-options'], ...serviceEnv },
     }),
     startYardstick('reference'),
     startYardstick('floor'),
@@ -324,7 +337,7 @@ async function benchBreakdown(): Promise<Breakdown> {
     entry: `${BUILD_DIR}/load/bench/instrumented-service.js`,
     ipc: true,
     logFile: path.join(RESULTS_DIR, 'bench-instrumented.log'),
-    env: { ...PRODUCTION_ENV, ...serviceEnv },
+    env: { ...PRODUCTION_ENV, ...LIMITS_OUT_OF_REACH, ...serviceEnv },
   });
   try {
     const couponId = await createCoupon(service, { name: 'Bench (instrumented)', totalQuantity: STOCK });
@@ -406,7 +419,7 @@ function render(comparison: Comparison & { wins: Measured }, breakdown: Breakdow
     'load generator, the service and both servers share the machine. Two yardsticks: Apollo Server with',
     'the same schema and HTTP handler answering the same mutation with a constant (load/bench/reference-server.ts),',
     'and plain node:http reading and parsing the same body and answering a constant JSON (load/bench/floor-server.ts): the floor.',
-    'All run as production does: compiled JavaScript (load/bench/tsconfig.build.json), NODE_ENV=production.',
+    'All run as production does: compiled JavaScript (load/bench/tsconfig.build.json), NODE_ENV=production; the service counts every claim and request against its limits and budgets, set out of reach (one machine is every client).',
     `After one unmeasured round each, they are measured in ${rounds} rounds, claim then Apollo then floor, each round with new users; the rows show each one's median round.`,
     '',
     '| server | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | timeouts | non-2xx | GraphQL errors | other outcome |',

@@ -12,12 +12,18 @@
  *   Each address has a separate, small budget of new documents per second; past it, a new document
  *   is refused before it is parsed, and charged NEW_DOCUMENT_COST against the address's budget.
  *
- * Counted in this instance's memory (rate-limiter-flexible's RateLimiterMemory), not in Redis: a
- * read must not cost a Redis round trip to be counted, and a flood is refused on the instance it
- * reaches. With N instances behind a balancer an address may spend up to N budgets; the defaults
- * allow for that (docs/operations.md).
+ * Counted in this instance's memory, not in Redis: a read must not cost a Redis round trip to be
+ * counted, and a flood is refused on the instance it reaches. With N instances behind a balancer
+ * an address may spend up to N budgets; the defaults allow for that (docs/operations.md).
+ *
+ * Counts are per fixed one-second window (as the claim limits', src/access/rate-limiter.ts), in
+ * one map per window that is dropped whole when the second is over. Hand-written rather than
+ * rate-limiter-flexible's memory limiter (which this module used before): that one arms a timer
+ * for every new key and answers through a promise and a result object, and every request (every
+ * claim, with a new user each) is charged here: its check and two counts cost 6–7 µs of CPU per
+ * request, these about 1.5 µs (`npx tsx load/capacity/read-limiter-cost.ts`, both measured in
+ * the same run).
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { addressKey } from './rate-limiter';
 
 /**
@@ -40,19 +46,55 @@ export interface ReadLimiterOptions {
 /** Milliseconds until the caller may try again; undefined when admitted. */
 export type Refusal = number | undefined;
 
-const WINDOW_SECONDS = 1;
+const WINDOW_MS = 1000;
+
+/** Points per key in fixed one-second windows, in memory. */
+export class WindowCounter {
+  private window = -1;
+  private counts = new Map<string, number>();
+
+  constructor(
+    /** The budget per key per window. */
+    readonly points: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Adds `points` to the key's count; refused (until the next window) once the count is past the budget. */
+  consume(key: string, points: number): Refusal {
+    const now = this.roll();
+    const count = (this.counts.get(key) ?? 0) + points;
+    this.counts.set(key, count);
+    return count > this.points ? untilNextWindow(now) : undefined;
+  }
+
+  /** Refused when the key is already past its budget in this window; counts nothing. */
+  spent(key: string): Refusal {
+    const now = this.roll();
+    return (this.counts.get(key) ?? 0) > this.points ? untilNextWindow(now) : undefined;
+  }
+
+  private roll(): number {
+    const now = this.now();
+    const window = Math.floor(now / WINDOW_MS);
+    if (window !== this.window) {
+      this.window = window;
+      this.counts = new Map();
+    }
+    return now;
+  }
+}
+
+const untilNextWindow = (now: number) => Math.max(1, WINDOW_MS - (now % WINDOW_MS));
 
 export class ReadLimiter {
-  private readonly perIp?: RateLimiterMemory;
-  private readonly perUser?: RateLimiterMemory;
-  private readonly newDocuments?: RateLimiterMemory;
+  private readonly perIp?: WindowCounter;
+  private readonly perUser?: WindowCounter;
+  private readonly newDocuments?: WindowCounter;
 
-  constructor(options: ReadLimiterOptions) {
-    if (options.costPerIp > 0) this.perIp = new RateLimiterMemory({ keyPrefix: 'read:ip', points: options.costPerIp, duration: WINDOW_SECONDS });
-    if (options.costPerUser > 0) this.perUser = new RateLimiterMemory({ keyPrefix: 'read:user', points: options.costPerUser, duration: WINDOW_SECONDS });
-    if (options.newDocumentsPerIp > 0) {
-      this.newDocuments = new RateLimiterMemory({ keyPrefix: 'read:new', points: options.newDocumentsPerIp, duration: WINDOW_SECONDS });
-    }
+  constructor(options: ReadLimiterOptions, now: () => number = Date.now) {
+    if (options.costPerIp > 0) this.perIp = new WindowCounter(options.costPerIp, now);
+    if (options.costPerUser > 0) this.perUser = new WindowCounter(options.costPerUser, now);
+    if (options.newDocumentsPerIp > 0) this.newDocuments = new WindowCounter(options.newDocumentsPerIp, now);
   }
 
   get enabled(): boolean {
@@ -60,35 +102,23 @@ export class ReadLimiter {
   }
 
   /** Before anything of a request is read: refused when its address has spent this second's budget. Charges nothing. */
-  async spent(clientIp: string): Promise<Refusal> {
-    if (!this.perIp) return undefined;
-    const state = await this.perIp.get(addressKey(clientIp));
-    return state && state.consumedPoints > this.perIp.points ? Math.max(1, state.msBeforeNext) : undefined;
+  spent(clientIp: string): Refusal {
+    return this.perIp?.spent(addressKey(clientIp));
   }
 
   /** Charges one request's cost to its address and user; refused when either budget is past. */
-  async charge(clientIp: string, userId: string | undefined, cost: number): Promise<Refusal> {
+  charge(clientIp: string, userId: string | undefined, cost: number): Refusal {
     const points = Math.max(1, Math.ceil(cost));
-    const [ip, user] = await Promise.all([consume(this.perIp, addressKey(clientIp), points), userId === undefined ? undefined : consume(this.perUser, userId, points)]);
+    const ip = this.perIp?.consume(addressKey(clientIp), points);
+    const user = userId === undefined ? undefined : this.perUser?.consume(userId, points);
     return ip === undefined && user === undefined ? undefined : Math.max(ip ?? 0, user ?? 0);
   }
 
   /** A document this instance has not parsed before, from `clientIp`: refused past the address's budget of new documents. */
-  async newDocument(clientIp: string): Promise<Refusal> {
+  newDocument(clientIp: string): Refusal {
     const key = addressKey(clientIp);
-    const refused = await consume(this.newDocuments, key, 1);
-    if (refused !== undefined) await consume(this.perIp, key, NEW_DOCUMENT_COST);
+    const refused = this.newDocuments?.consume(key, 1);
+    if (refused !== undefined) this.perIp?.consume(key, NEW_DOCUMENT_COST);
     return refused;
-  }
-}
-
-async function consume(limiter: RateLimiterMemory | undefined, key: string, points: number): Promise<Refusal> {
-  if (!limiter) return undefined;
-  try {
-    await limiter.consume(key, points);
-    return undefined;
-  } catch (error) {
-    if (error instanceof RateLimiterRes) return Math.max(1, error.msBeforeNext);
-    throw error;
   }
 }

@@ -52,7 +52,7 @@ export interface GraphQLServerOptions {
   logger: Logger;
   context: (req: IncomingMessage, releaseSlot?: () => void) => GraphQLContext;
   /** A document Apollo has not accepted before, from this request's address: ms to wait when refused (READ limits). */
-  newDocumentFrom?: (req: IncomingMessage) => Promise<number | undefined>;
+  newDocumentFrom?: (req: IncomingMessage) => number | undefined;
 }
 
 export async function startGraphQLServer(options: GraphQLServerOptions): Promise<GraphQLServer> {
@@ -100,7 +100,7 @@ export async function startGraphQLServer(options: GraphQLServerOptions): Promise
   const newDocumentFrom = options.newDocumentFrom;
   const handle = createGraphQLHandler({
     apollo,
-    newDocument: newDocumentFrom && (async (req, query) => (knownDocuments.has(query) ? undefined : newDocumentFrom(req))),
+    newDocument: newDocumentFrom && ((req, query) => (knownDocuments.has(query) ? undefined : newDocumentFrom(req))),
     context: options.context,
     compiled: compiledOperations && {
       operations: compiledOperations,

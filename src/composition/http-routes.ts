@@ -33,7 +33,7 @@ export interface RouteOptions {
   metrics?: MetricsSource;
   logger: Logger;
   /** Milliseconds to wait when the request's address has spent its budget for now (src/access/read-limiter.ts). */
-  readsSpent?: (req: IncomingMessage) => Promise<number | undefined>;
+  readsSpent?: (req: IncomingMessage) => number | undefined;
   /** GET /admin/coupons/{id}/issuances.csv (src/http/issuances-csv.ts). */
   issuancesCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
   /** v3: GET /admin/coupons/{id}/draw.csv (src/http/draw-csv.ts). */
@@ -75,7 +75,7 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       const arrived = performance.now();
       if (admission.refusesNow()) return atCapacityNow(res);
       // An address that spent this second's request budget is refused before its body is read.
-      const spent = await options.readsSpent?.(req);
+      const spent = options.readsSpent?.(req);
       if (spent !== undefined) return budgetSpent(req, res, spent);
       const raw = await options.graphql.receiveBody(req, res);
       if (raw === undefined) return;

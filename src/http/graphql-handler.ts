@@ -74,7 +74,7 @@ export function receiveBody(req: IncomingMessage, res: ServerResponse, limits: B
 export interface GraphQLHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
   /** Before Apollo parses a document it has not accepted before: ms to wait when its address may not send one now. */
-  newDocument?: (req: IncomingMessage, query: string) => Promise<number | undefined>;
+  newDocument?: (req: IncomingMessage, query: string) => number | undefined;
   /** The request's context; `releaseSlot` gives its admission slot back (a claim held by an opening draw). */
   context: (req: IncomingMessage, releaseSlot?: () => void) => GraphQLContext;
   /** Documents Apollo has accepted, answered without its pipeline; with Apollo's formatting and request log. */
@@ -104,7 +104,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     if (!compiled) return undefined;
     const context = options.context(req, releaseSlot);
     // Charged to the caller's budgets as Apollo's path charges it (request-limits.ts, pagedCostPlugin).
-    const wait = await context.services.reads.charge(context.clientIp, context.viewer?.id, options.compiled!.operations.costOf(compiled));
+    const wait = context.services.reads.charge(context.clientIp, context.viewer?.id, options.compiled!.operations.costOf(compiled));
     if (wait !== undefined) return { requestId: context.requestId, retryAfterMs: wait, payload: formatResult({ errors: [readsLimited(wait)] }, options.compiled!.formatError) };
     const result = await compiled.query(undefined, context, request.variables);
     if (!('data' in result)) return undefined;
@@ -132,7 +132,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
         return;
       }
       const query = queryOf(body, search);
-      const refusedFor = query === undefined ? undefined : await options.newDocument?.(req, query);
+      const refusedFor = query === undefined ? undefined : options.newDocument?.(req, query);
       if (refusedFor !== undefined) return sendRefusal(res, refusedFor, 'too many new GraphQL documents from this address, slow down');
       const headers = new HeaderMap();
       for (const [name, value] of Object.entries(req.headers)) {

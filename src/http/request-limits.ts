@@ -191,7 +191,7 @@ export function pagedCostPlugin(): ApolloServerPlugin<GraphQLContext> {
         const limit = contextValue.viewer?.admin ? REQUEST_LIMITS.adminMaxCost : REQUEST_LIMITS.maxCost;
         const cost = operationCost(schema, document, operation, request.variables ?? {});
         // The same cost against the caller's budgets (src/access/read-limiter.ts).
-        const wait = await contextValue.services.reads.charge(contextValue.clientIp, contextValue.viewer?.id, Math.min(cost, limit));
+        const wait = contextValue.services.reads.charge(contextValue.clientIp, contextValue.viewer?.id, Math.min(cost, limit));
         if (wait !== undefined) throw readsLimitedOverHttp(wait);
         if (cost > limit) {
           throw new GraphQLError(`query cost limit of ${limit} exceeded, found ${cost}`, {
