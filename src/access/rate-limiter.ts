@@ -38,8 +38,14 @@ import type { RedisClient } from '../redis/client';
 /** Apart from `coupon:{id}:*`, so limiter keys can never be mistaken for coupon state. */
 export const RATE_LIMIT_KEY_PREFIX = 'ratelimit:claim';
 
-/** One window; the configured limits are per second. */
-const WINDOW_MS = 1000;
+/** One window; the configured limits are per second. The request budgets (read-limiter.ts) count in the same windows. */
+export const WINDOW_MS = 1000;
+
+/** The window `now` (ms since the epoch) falls in. */
+export const windowOf = (now: number) => Math.floor(now / WINDOW_MS);
+
+/** Milliseconds from `now` to the start of the next window. */
+export const untilNextWindow = (now: number) => (windowOf(now) + 1) * WINDOW_MS - now;
 /** A window's key outlives it by a window: long enough for a late count, short enough to cost no memory. */
 const KEY_TTL_MS = 2 * WINDOW_MS;
 
@@ -137,8 +143,8 @@ class WindowLimit {
   /** Resolves with the ms until the key may claim again when it is over the limit, else undefined. */
   async count(key: string): Promise<number | undefined> {
     const now = this.now();
-    const window = Math.floor(now / WINDOW_MS);
-    const untilNext = (window + 1) * WINDOW_MS - now;
+    const window = windowOf(now);
+    const untilNext = untilNextWindow(now);
     if (window !== this.window) {
       this.blocked = new Set();
       this.expiring = new Set();

@@ -24,7 +24,7 @@
  * request, these about 1.5 µs (`npx tsx load/capacity/read-limiter-cost.ts`, both measured in
  * the same run).
  */
-import { addressKey } from './rate-limiter';
+import { addressKey, untilNextWindow, windowOf } from './rate-limiter';
 
 /**
  * What a new document refused over its budget charges its address, in cost units: a thirtieth of
@@ -46,10 +46,8 @@ export interface ReadLimiterOptions {
 /** Milliseconds until the caller may try again; undefined when admitted. */
 export type Refusal = number | undefined;
 
-const WINDOW_MS = 1000;
-
-/** Points per key in fixed one-second windows, in memory. */
-export class WindowCounter {
+/** Points per key in fixed one-second windows (the claim limits' windows), in memory. */
+class WindowCounter {
   private window = -1;
   private counts = new Map<string, number>();
 
@@ -75,7 +73,7 @@ export class WindowCounter {
 
   private roll(): number {
     const now = this.now();
-    const window = Math.floor(now / WINDOW_MS);
+    const window = windowOf(now);
     if (window !== this.window) {
       this.window = window;
       this.counts = new Map();
@@ -83,8 +81,6 @@ export class WindowCounter {
     return now;
   }
 }
-
-const untilNextWindow = (now: number) => Math.max(1, WINDOW_MS - (now % WINDOW_MS));
 
 export class ReadLimiter {
   private readonly perIp?: WindowCounter;
