@@ -46,7 +46,7 @@ export async function startService(settings: ServiceSettings, logger: Logger): P
   const httpServer = createHttpServer();
   const { clientAddress, contextFor, newDocumentFrom } = requestContext(settings, services);
   const graphql = await startGraphQLServer({ httpServer, ...settings, metrics, logger, context: contextFor, newDocumentFrom });
-  const { admission, loopLag } = admissionControl(settings, metrics);
+  const { admission, loopLag } = admissionControl(settings, metrics, () => services.openingDraw.windowOpen());
   const metricsAt = metricsEndpoints(settings, metrics, logger);
   attachRoutes(httpServer, { settings, services, connections, graphql, admission, metricsOnMainPort: metricsAt.onMainPort, logger });
 

@@ -1,10 +1,13 @@
 /**
  * Held claims of an opening draw, through HTTP: N users claim inside the draw's window, spread
  * over `instances` service processes (src/main.ts) with their default admission settings, sharing
- * one Redis and one MongoDB, as a fleet does. Each user holds one connection (opened before the
- * drop, as a page does), so the users are split over client processes of at most 10,000 sockets
- * each: a process here may open at most 20,000 files, and so may each service process, which is
- * why 20,000 entrants need two instances on this machine.
+ * one Redis and one MongoDB, as a fleet does. Each user holds one connection, opened in the last
+ * seconds before the opening (as a page that loaded the drop does; the service closes connections
+ * idle for longer), and writes a request prepared in advance (load/support/held-connection.ts:
+ * the clients share the service's two cores, so they must cost far less than it). The users are
+ * split over client processes of at most 10,000 sockets each: a process here may open at most
+ * 20,000 files, and so may each service process, which is why 20,000 entrants need two instances
+ * on this machine.
  *
  * Arrivals: `burst` (everyone at the opening instant, the worst case) or `spread` (uniformly over
  * the window). A user refused SERVICE_UNAVAILABLE tries again as the drop page does (web/src/lib/
@@ -25,6 +28,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { startMongoServer, startRedisServer } from '../../src/infra/embedded';
 import { Authenticator } from '../../src/access/auth';
+import { preparedPost, HeldConnection, type HeldAnswer } from '../support/held-connection';
 import { ROOT, startServiceProcess, type ServiceProcess } from '../support/service-process';
 
 const SOCKETS_PER_CLIENT = 10_000;
@@ -96,19 +100,32 @@ interface ClientReport {
   slowestRequestMs: number;
   lastAnswerAt: number;
   lastSentAt: number;
-  warmFailures: number;
+  /** Connections that could not be opened before the opening. */
+  connectFailures: number;
+  /** How long opening them took. */
+  connectMs: number;
 }
 
 const MAX_ATTEMPTS = 6;
 
-/** One client process: warms one connection per user, claims at `startsAt`, reports when all answered. */
+/** Opens the users' connections this long before the opening: inside the service's keep-alive and header timeouts. */
+const CONNECT_BEFORE_MS = 3000;
+const CONNECT_BATCH = 500;
+
+/** One client process: one connection per user opened just before the opening, a claim at `startsAt`, a report when all answered. */
 async function client(task: ClientTask): Promise<ClientReport> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const auth = new Authenticator(task.jwtSecret);
-  const tokens = task.users.map((user) => auth.issue(user));
-  let warmFailures = 0;
-  await Promise.all(tokens.map((token) => post(agent, task.url, { query: 'query Q($id: ID!) { coupon(id: $id) { remaining } }', variables: { id: task.couponId } }, token).catch(() => (warmFailures += 1))));
-  process.send!({ warmed: true });
+  const { host, port } = new URL(task.url);
+  const body = JSON.stringify({ query: 'mutation M($id: ID!) { claimCoupon(couponId: $id) { status } }', variables: { id: task.couponId } });
+  const requests = task.users.map((user) => preparedPost(host, '/graphql', body, { authorization: `Bearer ${auth.issue(user)}` }));
+  const connections = task.users.map(() => new HeldConnection(Number(port)));
+  process.send!({ ready: true });
+  while (Date.now() < task.startsAt - CONNECT_BEFORE_MS) await sleep(10);
+  let connectFailures = 0;
+  for (let from = 0; from < connections.length; from += CONNECT_BATCH) {
+    await Promise.all(connections.slice(from, from + CONNECT_BATCH).map((connection) => connection.connect().catch(() => (connectFailures += 1))));
+  }
+  const connectedAt = Date.now();
   while (Date.now() < task.startsAt - 50) await sleep(10);
   while (Date.now() < task.startsAt) await new Promise((r) => setImmediate(r));
   const statuses: Record<string, number> = {};
@@ -117,43 +134,49 @@ async function client(task: ClientTask): Promise<ClientReport> {
   let lastSentAt = 0;
   let refused = 0;
   let slowestRequestMs = 0;
-  const claim = { query: 'mutation M($id: ID!) { claimCoupon(couponId: $id) { status } }', variables: { id: task.couponId } };
   /** One user's press of the button: retried after SERVICE_UNAVAILABLE as the drop page does. */
-  const press = async (token: string) => {
+  const press = async (i: number) => {
     for (let attempt = 1; ; attempt++) {
       const sent = Date.now();
       lastSentAt = Math.max(lastSentAt, sent);
-      let reply: any;
+      let answer: HeldAnswer;
       try {
-        reply = await post(agent, task.url, claim, token);
+        answer = await connections[i]!.send(requests[i]!);
       } catch (error) {
         return count(`connection: ${(error as Error).message}`);
       }
       lastAnswerAt = Date.now();
       slowestRequestMs = Math.max(slowestRequestMs, lastAnswerAt - sent);
+      let reply: any;
+      try {
+        reply = JSON.parse(answer.body);
+      } catch {
+        return count(`http_${answer.status}`);
+      }
       const status = reply.data?.claimCoupon?.status ?? reply.errors?.[0]?.extensions?.code ?? 'ERROR';
       if (status !== 'SERVICE_UNAVAILABLE' || attempt === MAX_ATTEMPTS) return count(status);
       refused += 1;
       // web/src/lib/claim-policy.ts: the server's hint is the floor, spread over as long again (at least the backoff).
       const backoff = Math.min(8000, 500 * 2 ** (attempt - 1));
-      const floor = reply.retryAfter === undefined ? backoff : Number(reply.retryAfter) * 1000;
+      const floor = answer.retryAfter === undefined ? backoff : answer.retryAfter * 1000;
       await sleep(floor + Math.random() * Math.max(floor, backoff));
     }
   };
-  const answers = tokens.map(async (token, i) => {
-    if (task.arrival === 'spread') await sleep(Math.floor((i / tokens.length) * task.windowMs));
-    await press(token);
-  });
-  await Promise.all(answers);
-  agent.destroy();
-  return { statuses, refused, slowestRequestMs, lastAnswerAt, lastSentAt, warmFailures };
+  await Promise.all(
+    connections.map(async (_, i) => {
+      if (task.arrival === 'spread') await sleep(Math.floor((i / connections.length) * task.windowMs));
+      await press(i);
+    }),
+  );
+  for (const connection of connections) connection.close();
+  return { statuses, refused, slowestRequestMs, lastAnswerAt, lastSentAt, connectFailures, connectMs: connectedAt - (task.startsAt - CONNECT_BEFORE_MS) };
 }
 
-function runClient(task: ClientTask, onWarm: () => void): Promise<ClientReport> {
+function runClient(task: ClientTask, onReady: () => void): Promise<ClientReport> {
   const child = fork(__filename, ['--client'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.send(task);
   return new Promise((resolve, reject) => {
-    child.on('message', (message: any) => (message.warmed ? onWarm() : resolve(message)));
+    child.on('message', (message: any) => (message.ready ? onReady() : resolve(message)));
     child.on('exit', (code) => code !== 0 && reject(new Error(`client exited with ${code}`)));
   });
 }
@@ -171,8 +194,7 @@ async function main() {
     }
     const first = services[0]!;
     const admin = first.auth.issue('operator', { admin: true });
-    const warmUpMs = 10_000 + Math.ceil(entrants / 1000) * 1500;
-    const startsAt = Date.now() + warmUpMs;
+    const startsAt = Date.now() + 10_000 + Math.ceil(entrants / 1000) * 500;
     const created = await post(new http.Agent(), first.url, { query: 'mutation C($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', variables: { i: { name: 'held', totalQuantity: units, startsAt: new Date(startsAt).toISOString(), openingDrawMs: windowMs } } }, admin);
     const couponId = created.data.createCoupon.id as string;
 
@@ -185,10 +207,10 @@ async function main() {
         tasks.push({ url: services[i]!.url, couponId, jwtSecret, users: users.slice(from, from + SOCKETS_PER_CLIENT), startsAt, windowMs, arrival });
       }
     }
-    let warmed = 0;
-    const reports = tasks.map((task) => runClient(task, () => (warmed += 1)));
-    while (warmed < tasks.length && Date.now() < startsAt - 300) await sleep(20);
-    if (warmed < tasks.length) throw new Error('the clients could not open their connections before the opening; start again on a quieter machine');
+    let ready = 0;
+    const reports = tasks.map((task) => runClient(task, () => (ready += 1)));
+    while (ready < tasks.length && Date.now() < startsAt - CONNECT_BEFORE_MS) await sleep(20);
+    if (ready < tasks.length) throw new Error('the clients were not ready before the opening; start again on a quieter machine');
     while (Date.now() < startsAt - 200) await sleep(20);
     const rss = () => services.reduce((sum, s) => sum + rssKb(s.pid), 0);
     const rssBefore = rss();
@@ -209,7 +231,7 @@ async function main() {
     const entryMs = Math.max(1, Math.min(lastSentAt, startsAt + windowMs) - startsAt);
     console.log(`# Held claims of an opening draw (${new Date().toISOString()})\n`);
     console.log(`${entrants} users arriving ${arrival === 'burst' ? 'all at the opening instant' : 'uniformly over the window'}, ${units} units, window ${windowMs} ms, ${instances} service process(es) with default admission sharing one Redis and one MongoDB; ${tasks.length} client process(es) on the same machine.`);
-    console.log(`- entrants recorded ${entered}; final answers ${JSON.stringify(statuses)}; attempts refused SERVICE_UNAVAILABLE (then retried) ${done.reduce((s, r) => s + r.refused, 0)}; warm-up failures ${done.reduce((s, r) => s + r.warmFailures, 0)}`);
+    console.log(`- entrants recorded ${entered}; final answers ${JSON.stringify(statuses)}; attempts refused SERVICE_UNAVAILABLE (then retried) ${done.reduce((s, r) => s + r.refused, 0)}; connections not opened ${done.reduce((s, r) => s + r.connectFailures, 0)} (opening them took up to ${Math.max(...done.map((r) => r.connectMs))} ms)`);
     console.log(`- held claims taken per second (entrants / time from the window's start to the last entry sent): ${Math.round(((entered ?? 0) * 1000) / entryMs).toLocaleString('en')}/s (bounded by the clients here)`);
     console.log(`- services' RSS ${(rssBefore / 1024).toFixed(0)} MB before the window, ${(rssDuring / 1024).toFixed(0)} MB while holding: ${(((rssDuring - rssBefore) * 1024) / Math.max(1, entered ?? 0)).toFixed(0)} bytes per held claim`);
     console.log(`- slowest single request: ${Math.max(...done.map((r) => r.slowestRequestMs))} ms; window end to last answer: ${lastAnswerAt - (startsAt + windowMs)} ms`);

@@ -10,6 +10,15 @@
  *   of toobusy-js, on Node's own timers).
  * A request meets it twice: on arrival (refusesNow), so a request refused under overload costs
  * no reading; and once its body is complete (enter), so a client trickling a body holds no slot.
+ *
+ * While an opening draw's window is open on this instance (`surgeExpected`), every request is let
+ * in at once, without a slot. The burst at that instant is the draw's entrants. Refusing one
+ * costs about as much as entering it (it is read, parsed and answered either way) and it comes
+ * back a second later, so refusals add work and keep entrants out of the draw. Slots would bound
+ * entries to a few hundred per turn of the event loop, while that loop reads thousands of
+ * requests per turn. An entrant costs a token check, an HMAC and one Redis command, then waits
+ * without working until the draw, whose own deadline still answers it in time
+ * (src/draw/opening-draw.ts). A window lasts 2 s at most.
  */
 
 export type ShedReason = 'queue_full' | 'waited_too_long' | 'event_loop_lag';
@@ -26,6 +35,8 @@ export interface AdmissionOptions {
   /** The event loop's current lag in ms (LoopLag#current). */
   loopLag?: () => number;
   onShed?: (reason: ShedReason) => void;
+  /** True while an opening draw's window is open on this instance: everything is let in then. */
+  surgeExpected?: () => boolean;
   /** Draws the share refused under lag; replaceable in tests. */
   random?: () => number;
 }
@@ -64,6 +75,8 @@ export class LoopLag {
 
 /** Frees the slot; safe to call more than once. */
 export type Release = () => void;
+/** What a request let in without a slot releases. */
+const NO_SLOT: Release = () => {};
 
 interface Waiter {
   admit: (release: Release) => void;
@@ -87,6 +100,7 @@ export class Admission {
    * then calls enter() with `lagChecked`, so the lag is not drawn against it twice.
    */
   refusesNow(): boolean {
+    if (this.options.surgeExpected?.()) return false;
     if (this.tooLate()) {
       this.options.onShed?.('event_loop_lag');
       return true;
@@ -100,11 +114,12 @@ export class Admission {
 
   /** Resolves with a release function once admitted, or with null when refused. */
   enter(options: { lagChecked?: boolean } = {}): Promise<Release | null> {
+    if (this.options.surgeExpected?.()) return Promise.resolve(NO_SLOT);
     if (!options.lagChecked && this.tooLate()) {
       this.options.onShed?.('event_loop_lag');
       return Promise.resolve(null);
     }
-    if (this.options.maxConcurrent === 0) return Promise.resolve(() => {});
+    if (this.options.maxConcurrent === 0) return Promise.resolve(NO_SLOT);
     if (this.running < this.options.maxConcurrent && this.queued === 0) return Promise.resolve(this.occupy());
     if (this.queued >= this.options.maxQueued) {
       this.options.onShed?.('queue_full');

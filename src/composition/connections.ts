@@ -35,7 +35,7 @@ export interface Connections {
 
 export async function openConnections(settings: { redis: RedisTarget; mongoUri: string }, logger: Logger): Promise<Connections> {
   const target = settings.redis;
-  const redis = createRedisClient(target, { name: 'coupon-commands', logger, autoPipelining: true });
+  const redis = createRedisClient(target, { name: 'coupon-commands', logger, autoPipelining: true, immediateCommands: ['drawEnter'] });
   const publisher = createRedisClient(target, { name: 'coupon-stock-publisher', logger });
   const subscriber = createRedisClient(target, { name: 'coupon-stock-subscriber', logger, shardedSubscriber: true });
   // Plain commands only (no script), so auto-pipelining is safe: a tick's counts go in one write.

@@ -56,8 +56,11 @@ function nextRequestId(): string {
   return `${REQUEST_ID_PREFIX}-${requestCount.toString(16).padStart(12, '0')}`;
 }
 
-/** Admission control over GraphQL requests, with the event-loop lag it watches (started here). */
-export function admissionControl(settings: ServiceSettings, metrics: Metrics): { admission: Admission; loopLag: LoopLag } {
+/**
+ * Admission control over GraphQL requests, with the event-loop lag it watches (started here);
+ * while `drawWindowOpen`, an opening draw's burst is let in rather than refused (admission.ts).
+ */
+export function admissionControl(settings: ServiceSettings, metrics: Metrics, drawWindowOpen: () => boolean): { admission: Admission; loopLag: LoopLag } {
   const loopLag = new LoopLag();
   loopLag.start();
   const admission = new Admission({
@@ -67,6 +70,7 @@ export function admissionControl(settings: ServiceSettings, metrics: Metrics): {
     maxLoopLagMs: settings.maxEventLoopLagMs,
     loopLag: () => loopLag.current(),
     onShed: (reason) => metrics.shed.inc({ reason }),
+    surgeExpected: drawWindowOpen,
   });
   return { admission, loopLag };
 }
@@ -114,7 +118,6 @@ export function attachRoutes(httpServer: http.Server, parts: FrontParts): void {
       issuancesCsv: createIssuancesCsvHandler(services, logger),
       drawCsv: createDrawCsvHandler(services, logger),
       readsSpent: services.reads.enabled ? (req) => services.reads.spent(clientAddress(req)) : undefined,
-      drawWindowOpen: () => services.openingDraw.windowOpen(),
     }),
   );
 }

@@ -38,21 +38,14 @@ export interface RouteOptions {
   issuancesCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
   /** v3: GET /admin/coupons/{id}/draw.csv (src/http/draw-csv.ts). */
   drawCsv?: (req: IncomingMessage, res: ServerResponse, couponId: string) => Promise<void>;
-  /**
-   * v3: whether an opening draw's window is open on this instance now. A request refused at
-   * capacity is then told `retry-after: 0` instead of 1: the claims of an opening burst that the
-   * instance turns away come back (spread by the client's jitter) while they can still enter the
-   * draw, rather than after a window that is over in a second.
-   */
-  drawWindowOpen?: () => boolean;
 }
 
 const ISSUANCES_CSV = /^\/admin\/coupons\/([^/]+)\/issuances\.csv$/;
 const DRAW_CSV = /^\/admin\/coupons\/([^/]+)\/draw\.csv$/;
 
-function atCapacity(res: ServerResponse, retryAfterSeconds: number): void {
+function atCapacity(res: ServerResponse): void {
   const unavailable = serviceUnavailable('the service is at capacity, please retry');
-  res.setHeader('retry-after', String(retryAfterSeconds));
+  res.setHeader('retry-after', '1');
   sendJson(res, 503, { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] });
 }
 
@@ -64,7 +57,6 @@ function budgetSpent(req: IncomingMessage, res: ServerResponse, retryAfterMs: nu
 
 export function createRoutes(options: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { admission, metrics, logger } = options;
-  const atCapacityNow = (res: ServerResponse) => atCapacity(res, options.drawWindowOpen?.() ? 0 : 1);
 
   const route = async (req: IncomingMessage, res: ServerResponse, pathname: string, search: string) => {
     if (options.playground?.(req, res)) return;
@@ -73,14 +65,14 @@ export function createRoutes(options: RouteOptions): (req: IncomingMessage, res:
       // its body comes first, whole, under its own short deadline and holding no slot (a client
       // trickling it must not keep real claims out); then a slot, before any parsing or token check.
       const arrived = performance.now();
-      if (admission.refusesNow()) return atCapacityNow(res);
+      if (admission.refusesNow()) return atCapacity(res);
       // An address that spent this second's request budget is refused before its body is read.
       const spent = options.readsSpent?.(req);
       if (spent !== undefined) return budgetSpent(req, res, spent);
       const raw = await options.graphql.receiveBody(req, res);
       if (raw === undefined) return;
       const release = await admission.enter({ lagChecked: true });
-      if (!release) return atCapacityNow(res);
+      if (!release) return atCapacity(res);
       // 'close' comes once the answer is out or the client has gone; if it left while it
       // waited here, the response is closed already and the slot goes back now.
       if (res.closed) release();

@@ -30,6 +30,13 @@ export interface RedisClientOptions {
    */
   autoPipelining?: boolean;
   /**
+   * Commands written to the socket as soon as they are issued, outside the auto-pipeline. The
+   * pipeline is flushed with setImmediate, after the event loop's poll phase, and a burst of
+   * thousands of requests is read in one poll phase of a second or more: a command whose moment
+   * Redis judges (an entry into an opening draw, by Redis's clock) must not wait for it.
+   */
+  immediateCommands?: string[];
+  /**
    * On a cluster, one subscriber connection per master, so that SSUBSCRIBE reaches the shard that
    * owns each channel (the stock feed's subscriber). Ignored elsewhere.
    */
@@ -51,10 +58,11 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
     maxRetriesPerRequest: 1,
   };
   const enableAutoPipelining = options.autoPipelining ?? false;
+  const autoPipeliningIgnoredCommands = options.immediateCommands ?? [];
   let client: RedisClient;
   switch (target.kind) {
     case 'single':
-      client = new Redis(target.url, { ...connection, retryStrategy, lazyConnect: true, enableAutoPipelining });
+      client = new Redis(target.url, { ...connection, retryStrategy, lazyConnect: true, enableAutoPipelining, autoPipeliningIgnoredCommands });
       break;
     case 'sentinel':
       client = new Redis({
@@ -69,6 +77,7 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
         failoverDetector: true,
         lazyConnect: true,
         enableAutoPipelining,
+        autoPipeliningIgnoredCommands,
       });
       break;
     case 'cluster':
@@ -87,6 +96,7 @@ export function createRedisClient(target: RedisTarget, options: RedisClientOptio
         shardedSubscribers: options.shardedSubscriber ?? false,
         lazyConnect: true,
         enableAutoPipelining,
+        autoPipeliningIgnoredCommands,
       });
       watchClusterNodes(client, log);
       break;
