@@ -220,8 +220,9 @@ async function main() {
     const done = await Promise.all(reports);
 
     let entered: number | null = null;
-    for (let i = 0; i < 50 && entered === null; i++) {
-      entered = (await post(new http.Agent(), first.url, { query: 'query Q($id: ID!) { coupon(id: $id) { drawEntrants } }', variables: { id: couponId } }, admin)).data.coupon.drawEntrants;
+    for (let i = 0; i < 300 && entered === null; i++) {
+      // The service may still refuse at capacity (its answers are still going out): ask again.
+      entered = (await post(new http.Agent(), first.url, { query: 'query Q($id: ID!) { coupon(id: $id) { drawEntrants } }', variables: { id: couponId } }, admin)).data?.coupon?.drawEntrants ?? null;
       if (entered === null) await sleep(100);
     }
     const statuses: Record<string, number> = {};

@@ -104,6 +104,34 @@ describe('shedding on event-loop lag', () => {
   });
 });
 
+describe('while an opening draw window is open', () => {
+  let windowOpen = true;
+  const surging = () =>
+    new Admission({ maxConcurrent: 1, maxQueued: 1, maxWaitMs: 1000, maxLoopLagMs: 200, loopLag: () => 1000, random: () => 0.999, surgeExpected: () => windowOpen, onShed: (reason) => shed.push(reason) });
+  beforeEach(() => (windowOpen = true));
+
+  test('a burst far beyond the slots and the queue is let in at once, with the loop late', async () => {
+    const gate = surging();
+    for (let i = 0; i < 50; i++) expect(gate.refusesNow()).toBe(false);
+    const admitted = await Promise.all(Array.from({ length: 50 }, () => gate.enter()));
+    expect(admitted.every((release) => typeof release === 'function')).toBe(true);
+    expect(shed).toEqual([]);
+  });
+
+  test('what was let in holds no slot, and the limits apply again once the window is over', async () => {
+    const gate = surging();
+    const inWindow = (await gate.enter())!;
+    expect(gate.inFlight).toBe(0);
+    windowOpen = false;
+    expect(gate.refusesNow()).toBe(true);
+    expect(await gate.enter({ lagChecked: true })).toEqual(expect.any(Function));
+    expect(gate.inFlight).toBe(1);
+    inWindow();
+    expect(gate.inFlight).toBe(1);
+    expect(shed).toEqual(['event_loop_lag']);
+  });
+});
+
 describe('measuring event-loop lag', () => {
   test('a loop blocked past the sampling period shows as lag at once, before the overdue sample runs', () => {
     jest.useRealTimers();

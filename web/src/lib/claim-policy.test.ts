@@ -22,7 +22,7 @@ describe('what a claim answer means', () => {
     expect(new Set(delays.map((d) => Math.floor(d / 100))).size).toBe(10);
   });
 
-  test('SERVICE_UNAVAILABLE with retry-after 0 (refused during an opening draw window) comes back within the backoff, spread', () => {
+  test('SERVICE_UNAVAILABLE with retry-after 0 comes back within the backoff, spread', () => {
     expect(decide(unavailable(0), 1, () => 0)).toEqual({ kind: 'retry', delayMs: 0, why: 'SERVICE_UNAVAILABLE' });
     expect(decide(unavailable(0), 1, () => 0.5)).toEqual({ kind: 'retry', delayMs: 250, why: 'SERVICE_UNAVAILABLE' });
     expect(decide(unavailable(0), 2, () => 0.999)).toMatchObject({ delayMs: 999 });
