@@ -19,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { freePort, startMongoServer, startRedisServer } from '../../src/infra/embedded';
 import { Authenticator } from '../../src/access/auth';
+import { cpuSecondsOfTree } from '../support/process-cpu';
 
 const SECRET = 'fanout-bench-secret-0123456789abcdef';
 const auth = new Authenticator(SECRET);
@@ -38,10 +39,6 @@ function post(url: string, query: string, variables: object, token: string): Pro
   });
 }
 
-const procStat = (pid: number) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { cpuTicks: Number(fields[11]) + Number(fields[12]), kernelTicks: Number(fields[12]) };
-};
 const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 /** Sends the claims 50 at a time from a worker thread; returns, per remaining value, when its ISSUED answer arrived (epoch ms). */
 function claimInWorker(url: string, couponId: string, tokens: string[]): Promise<Map<number, number>> {
@@ -82,7 +79,6 @@ function claimInWorker(url: string, couponId: string, tokens: string[]): Promise
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const TICKS_PER_SECOND = 100;
 
 async function run(subscribers: number, stock: number): Promise<void> {
   const [redis, mongo] = await Promise.all([startRedisServer(), startMongoServer({ database: 'fanout' })]);
@@ -105,7 +101,7 @@ async function run(subscribers: number, stock: number): Promise<void> {
     const created = await post(url, 'mutation($i: CreateCouponInput!) { createCoupon(input: $i) { id } }', { i: { name: 'Fan-out', totalQuantity: stock } }, admin);
     const couponId: string = created.data.createCoupon.id;
     const rssBefore = rssBytes(service.pid!);
-    const subscribeCpuBefore = procStat(service.pid!).cpuTicks;
+    const subscribeCpuBefore = cpuSecondsOfTree(service.pid!);
     const subscribeStarted = performance.now();
 
     // Receive times per remaining value, per subscriber.
@@ -150,12 +146,13 @@ async function run(subscribers: number, stock: number): Promise<void> {
     }
     await readyP;
     const subscribeMs = performance.now() - subscribeStarted;
-    const subscribeCpuSeconds = (procStat(service.pid!).cpuTicks - subscribeCpuBefore) / TICKS_PER_SECOND;
+    const subscribeCpuAfter = cpuSecondsOfTree(service.pid!);
+    const subscribeCpuSeconds = subscribeCpuAfter.user + subscribeCpuAfter.system - (subscribeCpuBefore.user + subscribeCpuBefore.system);
     await new Promise((r) => setTimeout(r, 500));
     const rssConnected = rssBytes(service.pid!);
 
     const tokens = await Promise.all(Array.from({ length: stock }, (_, i) => auth.issue(`fan-${i}`)));
-    const cpuBefore = procStat(service.pid!);
+    const cpuBefore = cpuSecondsOfTree(service.pid!);
     const benchCpuBefore = process.cpuUsage();
     const dropStarted = performance.now();
     // Claims run on their own thread, so busy subscribers here do not delay the claim answers.
@@ -164,9 +161,9 @@ async function run(subscribers: number, stock: number): Promise<void> {
     const timeout = setTimeout(() => allDone(), 15_000);
     await done;
     clearTimeout(timeout);
-    const cpuAfter = procStat(service.pid!);
-    const cpuSeconds = (cpuAfter.cpuTicks - cpuBefore.cpuTicks) / TICKS_PER_SECOND;
-    const kernelSeconds = (cpuAfter.kernelTicks - cpuBefore.kernelTicks) / TICKS_PER_SECOND;
+    const cpuAfter = cpuSecondsOfTree(service.pid!);
+    const cpuSeconds = cpuAfter.user + cpuAfter.system - (cpuBefore.user + cpuBefore.system);
+    const kernelSeconds = cpuAfter.system - cpuBefore.system;
     const benchCpu = process.cpuUsage(benchCpuBefore);
     const dropMs = performance.now() - dropStarted;
     // Claims refused while the subscribers were served (admission control sheds on event-loop lag).
