@@ -133,7 +133,7 @@ const CREATE_ATTEMPTS = 15;
  * server can still be working through the group commit's backlog). A retried create whose first
  * attempt did land leaves an unused coupon behind, which no bench reads.
  */
-export async function createCoupon(service: ServiceProcess, input: { name: string; totalQuantity: number }): Promise<string> {
+export async function createCoupon(service: Pick<ServiceProcess, 'url' | 'auth'>, input: { name: string; totalQuantity: number }): Promise<string> {
   const token = await service.auth.issue('load-operator', { admin: true, expiresInSeconds: 3600 });
   for (let attempt = 1; ; attempt++) {
     const response = await fetch(`${service.url}/graphql`, {

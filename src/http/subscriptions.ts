@@ -31,7 +31,7 @@ import {
   type SelectionSetNode,
   type ValidationRule,
 } from 'graphql';
-import { CloseCode, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
+import { CloseCode, handleProtocols, makeServer, MessageType, type SubscribePayload } from 'graphql-ws';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -40,7 +40,8 @@ import { failedDependency, serviceUnavailable, toClientError, withDeadline } fro
 import { addressKey } from '../access/rate-limiter';
 import type { ClientAddress } from './client-address';
 import { requestTarget } from './request-target';
-import { subscribeShared } from './shared-subscription';
+import { subscribeShared, type SendPayload } from './shared-subscription';
+import { textFrame } from './websocket-frame';
 
 /** What one client may hold on one instance; 0 turns a limit off. */
 export interface WebSocketLimits {
@@ -88,6 +89,9 @@ const COMPLETE_GRACE_MS = 1000;
 
 /** Below this many bytes waiting for a client, a message is written without waiting for the write. */
 const SEND_HIGH_WATER_BYTES = 16 * 1024;
+
+/** The end of a `next` message whose payload is written in between. */
+const CLOSING_BRACE = Buffer.from('}');
 
 /** Distinct subscription documents kept parsed and validated, by total length of their text. */
 const PREPARED_DOCUMENTS_MAX_CHARS = 2 * 1024 * 1024;
@@ -170,6 +174,8 @@ interface ConnectionState {
   subscribes?: TokenBucket;
   idleTimer?: NodeJS.Timeout;
   socket: WebSocket;
+  /** The TCP socket under `socket`, the one the upgrade came on. */
+  transport: Duplex;
 }
 
 interface Extra {
@@ -257,7 +263,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
   // The first event (the current stock) comes with the subscribe itself: it gets the deadline an
   // HTTP request gets. A late stream is closed as soon as it arrives.
   const subscribeWithin = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
-    const started = subscribeShared(args).catch((error: unknown) => ({
+    const started = subscribeShared(args, senders.get(args)).catch((error: unknown) => ({
       errors: [error instanceof GraphQLError ? error : new GraphQLError('subscribe failed', { originalError: error as Error })],
     }));
     try {
@@ -269,6 +275,23 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
       logger.warn({ deadlineMs: options.firstEventDeadlineMs }, 'subscription got no first event in time');
       return { errors: [serviceUnavailable()] };
     }
+  };
+
+  /**
+   * Each subscription's direct sender (shared-subscription.ts): its `next` message, byte for byte
+   * as graphql-ws writes it, framed in one buffer (websocket-frame.ts) and written to the socket
+   * `ws` writes to, while the client reads. Otherwise graphql-ws sends it, once the client's writes
+   * drain. Writes keep their order: `ws` queues nothing of its own without compression (off here).
+   */
+  const senders = new WeakMap<ExecutionArgs, SendPayload>();
+  const directSender = (connection: ConnectionState, id: string): SendPayload => {
+    const { socket, transport } = connection;
+    const head = Buffer.from(`{"id":${JSON.stringify(id)},"type":"${MessageType.Next}","payload":`);
+    return (payload) => {
+      if (socket.readyState !== socket.OPEN || socket.bufferedAmount >= SEND_HIGH_WATER_BYTES) return false;
+      transport.write(textFrame([head, payload, CLOSING_BRACE]));
+      return true;
+    };
   };
 
   let openOperations = 0;
@@ -314,13 +337,15 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
       connection.operations.add(id);
       openOperations += 1;
       clearTimeout(connection.idleTimer);
-      return {
+      const args: ExecutionArgs = {
         schema: options.schema,
         document,
         operationName: payload.operationName,
         variableValues: payload.variables,
         contextValue: connection.context,
       };
+      senders.set(args, directSender(connection, id));
+      return args;
     },
     subscribe: subscribeWithin,
     onNext: (_ctx, id, _payload, _args, result) =>
@@ -357,14 +382,15 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
     };
     // A handshake that fails (bad headers, the socket gone) never reaches the callback.
     socket.once('close', uncount);
-    wsServer.handleUpgrade(request, socket, head, (ws) => opened(ws, request, address, uncount));
+    wsServer.handleUpgrade(request, socket, head, (ws) => opened(ws, socket, request, address, uncount));
   };
 
-  const opened = (socket: WebSocket, request: IncomingMessage, address: AddressState, uncount: () => void) => {
+  const opened = (socket: WebSocket, transport: Duplex, request: IncomingMessage, address: AddressState, uncount: () => void) => {
     const connection: ConnectionState = {
       address,
       operations: new Set(),
       socket,
+      transport,
       subscribes:
         limits.subscribesPerSecondPerConnection > 0
           ? new TokenBucket(limits.subscribesPerSecondPerConnection, options.maxSubscriptionsPerConnection + limits.subscribesPerSecondPerConnection)
