@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import type { RunningService } from '../../src/service';
 import { CLAIM, createCoupon, gql } from '../support/graphql';
 import { adminToken, startStack, startTestService, userToken, type Stack } from '../support/stack';
-import { wsClient, watchStock } from '../support/subscriptions';
+import { STOCK_CHANGED, wsClient, watchStock, type StockEvent } from '../support/subscriptions';
 import { stockChannel } from '../../src/redis/scripts';
 
 let stack: Stack;
@@ -60,6 +60,43 @@ test('a subscriber on one instance sees claims served by another, never increasi
   const seen = watcher.events.map((e) => e.remaining);
   expect([...seen].sort((a, b) => b - a)).toEqual(seen);
   await client.dispose();
+});
+
+test('every update reaches the socket as graphql-ws writes a next message: one text frame each, newest last, ending SOLD_OUT', async () => {
+  const total = 30;
+  const couponId = await createCoupon(serving.url, admin, { name: 'Frames', totalQuantity: total });
+  const socket = new WebSocket(`${watching.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+  const texts: string[] = [];
+  const soldOut = new Promise<void>((resolve, reject) => {
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return reject(new Error('a binary frame'));
+      const text = String(data);
+      const message = JSON.parse(text) as { type: string; payload?: { data?: { stockChanged: { remaining: number } } } };
+      if (message.type === 'connection_ack') {
+        socket.send(JSON.stringify({ id: 'raw-1', type: 'subscribe', payload: { query: STOCK_CHANGED, variables: { couponId } } }));
+      } else if (message.type === 'next') {
+        texts.push(text);
+        if (message.payload?.data?.stockChanged.remaining === 0) resolve();
+      }
+    });
+    socket.on('error', reject);
+  });
+  socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+  await eventually(async () => texts.length > 0);
+  const tokens = await Promise.all(Array.from({ length: total }, (_, i) => userToken(`frames-${i}`)));
+  await Promise.all(tokens.map((token) => gql(serving.url, CLAIM, { couponId }, token)));
+  await soldOut;
+  socket.close();
+
+  const messages = texts.map((text) => JSON.parse(text) as { id: string; type: string; payload: { data: { stockChanged: StockEvent } } });
+  // Byte for byte what graphql-ws writes for a result: {"id","type","payload":{"data"}}.
+  messages.forEach((message, i) => expect(texts[i]).toBe(JSON.stringify({ id: 'raw-1', type: 'next', payload: { data: message.payload.data } })));
+  const remaining = messages.map((message) => message.payload.data.stockChanged.remaining);
+  expect(remaining.length).toBeGreaterThan(1);
+  expect(remaining[0]).toBe(total);
+  expect([...remaining].sort((a, b) => b - a)).toEqual(remaining);
+  expect(new Set(remaining).size).toBe(remaining.length);
+  expect(messages.at(-1)!.payload.data.stockChanged).toEqual({ couponId, remaining: 0, totalQuantity: total, status: 'SOLD_OUT' });
 });
 
 test('a burst of claims is coalesced to at most one update per 100 ms, and the last one arrives', async () => {

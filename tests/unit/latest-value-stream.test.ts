@@ -37,4 +37,53 @@ describe('latest-value stream', () => {
     expect(await stream.next()).toEqual({ value: undefined, done: true });
     expect(onClose).toHaveBeenCalledTimes(1);
   });
+
+  describe('direct delivery', () => {
+    test('a value pushed while the reader waits is delivered directly, and the reader keeps waiting', async () => {
+      const stream = new LatestValueStream<number>(() => {});
+      const direct: number[] = [];
+      stream.deliverDirectly((value) => direct.push(value) > 0);
+      const next = stream.next();
+      stream.push(1);
+      stream.push(2);
+      expect(direct).toEqual([1, 2]);
+      stream.end();
+      expect(await next).toEqual({ value: undefined, done: true });
+    });
+
+    test('a value declined directly goes to the waiting reader', async () => {
+      const stream = new LatestValueStream<number>(() => {});
+      stream.deliverDirectly(() => false);
+      const next = stream.next();
+      stream.push(5);
+      expect(await next).toEqual({ value: 5, done: false });
+    });
+
+    test('while the reader is busy with a value nothing is delivered directly, so no newer value overtakes it', async () => {
+      const stream = new LatestValueStream<number>(() => {});
+      const direct: number[] = [];
+      stream.deliverDirectly((value) => direct.push(value) > 0);
+      // The first value is waiting before anyone reads (the current stock, pushed at subscribe).
+      stream.push(1);
+      stream.push(2);
+      expect(direct).toEqual([]);
+      expect(await stream.next()).toEqual({ value: 2, done: false });
+      // Handed out: once the reader asks again, newer values go directly.
+      const next = stream.next();
+      stream.push(3);
+      expect(direct).toEqual([3]);
+      stream.end();
+      expect(await next).toEqual({ value: undefined, done: true });
+    });
+
+    test('a closed stream delivers nothing directly', () => {
+      const stream = new LatestValueStream<number>(() => {});
+      const direct = jest.fn(() => true);
+      stream.deliverDirectly(direct);
+      void stream.next();
+      stream.end();
+      stream.push(1);
+      expect(direct).not.toHaveBeenCalled();
+    });
+  });
 });

@@ -28,9 +28,9 @@ function fixture() {
   };
   // One parsed document per text, as the service's prepared-document cache hands out.
   const documents = new Map<string, DocumentNode>();
-  const subscribeAs = async (text: string, variables: Record<string, unknown>) => {
+  const subscribeAs = async (text: string, variables: Record<string, unknown>, send?: (payload: Buffer) => boolean) => {
     if (!documents.has(text)) documents.set(text, parse(text));
-    const result = await subscribeShared({ schema, document: documents.get(text)!, variableValues: variables, rootValue, fieldResolver, subscribeFieldResolver: () => rootValue.updates() });
+    const result = await subscribeShared({ schema, document: documents.get(text)!, variableValues: variables, rootValue, fieldResolver, subscribeFieldResolver: () => rootValue.updates() }, send);
     if (!(Symbol.asyncIterator in result)) throw new Error(JSON.stringify(result));
     return result as AsyncIterableIterator<ExecutionResult>;
   };
@@ -77,4 +77,45 @@ test('ending the subscription ends its source stream', async () => {
   await subscription.return!();
   expect(streams[0]!.isClosed).toBe(true);
   expect(await subscription.next()).toEqual({ done: true, value: undefined });
+});
+
+describe('sent directly', () => {
+  test('subscribers waiting for an event get its payload at once, serialized once for all of them', async () => {
+    const { streams, subscribeAs, executions } = fixture();
+    const sent: Buffer[][] = [[], []];
+    const first = await subscribeAs(LABEL, { p: '#' }, (payload) => sent[0]!.push(payload) > 0);
+    const second = await subscribeAs(LABEL, { p: '#' }, (payload) => sent[1]!.push(payload) > 0);
+    const waiting = [first.next(), second.next()];
+    const event = { n: 4 };
+    streams.forEach((stream) => stream.push(event));
+    expect(sent[0]!.map(String)).toEqual([JSON.stringify({ data: { updates: { n: 4, label: '#4' } } })]);
+    expect(sent[1]![0]).toBe(sent[0]![0]);
+    expect(executions()).toBe(1);
+    // The iterators carried nothing; they end with their streams.
+    streams.forEach((stream) => stream.end());
+    expect(await Promise.all(waiting)).toEqual([
+      { done: true, value: undefined },
+      { done: true, value: undefined },
+    ]);
+  });
+
+  test('a payload the subscriber cannot take now goes through the iterator instead', async () => {
+    const { streams, subscribeAs } = fixture();
+    const subscription = await subscribeAs(LABEL, { p: '#' }, () => false);
+    const next = subscription.next();
+    streams[0]!.push({ n: 2 });
+    expect((await next).value).toEqual({ data: { updates: { n: 2, label: '#2' } } });
+  });
+
+  test('a result with errors is not sent directly: the iterator carries it, to be formatted on the way out', async () => {
+    const { streams, subscribeAs } = fixture();
+    const send = jest.fn(() => true);
+    const subscription = await subscribeAs('subscription { updates(topic: "t") { n } }', {}, send);
+    const next = subscription.next();
+    // n is non-null: a missing one is an error in the result.
+    streams[0]!.push({} as { n: number });
+    const { value } = await next;
+    expect(value.errors).toHaveLength(1);
+    expect(send).not.toHaveBeenCalled();
+  });
 });
