@@ -115,10 +115,7 @@ async function run(subscribers: number, stock: number): Promise<void> {
       if (i > 200) throw new Error('service did not become healthy');
       await new Promise((r) => setTimeout(r, 100));
     }
-    // The first drop runs on code the JIT has not compiled yet (its compiler takes a fifth of the
-    // service's CPU then); a service that has been up for a while runs the second's.
-    await drop({ url, port, service: service.pid!, subscribers, stock, label: 'first drop after the service started' });
-    await drop({ url, port, service: service.pid!, subscribers, stock, label: 'second drop' });
+    await drop({ url, port, service: service.pid!, subscribers, stock });
   } finally {
     service.kill('SIGTERM');
     await new Promise((r) => service.once('exit', r));
@@ -133,111 +130,110 @@ interface DropOptions {
   service: number;
   subscribers: number;
   stock: number;
-  label: string;
 }
 
 /** One drop of `stock` units watched by `subscribers` watchers of its own; prints its figures. */
-async function drop({ url, port, service, subscribers, stock, label }: DropOptions): Promise<void> {
+async function drop({ url, port, service, subscribers, stock }: DropOptions): Promise<void> {
   const sockets: WebSocket[] = [];
   try {
-  const couponId = await createCoupon({ url, auth }, { name: `Fan-out, ${label}`, totalQuantity: stock });
-  const rssBefore = rssBytes(service);
-  const subscribeCpuBefore = cpuSecondsOfTree(service);
-  const subscribeStarted = performance.now();
+    const couponId = await createCoupon({ url, auth }, { name: 'Fan-out', totalQuantity: stock });
+    const rssBefore = rssBytes(service);
+    const subscribeCpuBefore = cpuSecondsOfTree(service);
+    const subscribeStarted = performance.now();
 
-  // Receive times per remaining value, per subscriber.
-  const received: Array<Map<number, number>> = [];
-  let finished = 0;
-  let allDone!: () => void;
-  const done = new Promise<void>((r) => (allDone = r));
-  let ready = 0;
-  let resubscribed = 0;
-  let allReady!: () => void;
-  const readyP = new Promise<void>((r) => (allReady = r));
-  for (let i = 0; i < subscribers; i++) {
-    const seen = new Map<number, number>();
-    received.push(seen);
-    let first = true;
-    sockets.push(
-      watchStock(`ws://127.0.0.1:${port}/graphql`, couponId, ({ data, errors }, at, subscribeAgain) => {
-        if (!data) {
-          // A subscribe refused (SERVICE_UNAVAILABLE while the machine is crowded) is sent again, as a page would.
-          if (!errors?.some((e) => e.extensions?.code === 'SERVICE_UNAVAILABLE')) throw new Error(`subscription failed: ${JSON.stringify(errors)}`);
-          resubscribed += 1;
-          setTimeout(subscribeAgain, 200 + Math.random() * 300);
-          return;
-        }
-        const remaining = data.stockChanged.remaining;
-        if (!seen.has(remaining)) seen.set(remaining, at);
-        if (first && ++ready === subscribers) allReady();
-        first = false;
-        if (remaining === 0 && ++finished === subscribers) allDone();
-      }),
-    );
-    // Pace connection set-up so the accept queue is not the thing being measured.
-    if (i % 200 === 199) await new Promise((r) => setTimeout(r, 20));
-  }
-  await readyP;
-  const subscribeMs = performance.now() - subscribeStarted;
-  const subscribeCpuAfter = cpuSecondsOfTree(service);
-  const subscribeCpuSeconds = subscribeCpuAfter.user + subscribeCpuAfter.system - (subscribeCpuBefore.user + subscribeCpuBefore.system);
-  await new Promise((r) => setTimeout(r, 500));
-  const rssConnected = rssBytes(service);
-
-  const tokens = await Promise.all(Array.from({ length: stock }, (_, i) => auth.issue(`fan-${couponId}-${i}`)));
-  const cpuBefore = cpuSecondsOfTree(service);
-  const benchCpuBefore = process.cpuUsage();
-  const dropStarted = performance.now();
-  // Claims run on their own thread, so busy subscribers here do not delay the claim answers.
-  const answeredAt = await claimInWorker(url, couponId, tokens);
-  const claimsMs = performance.now() - dropStarted;
-  const timeout = setTimeout(() => allDone(), 15_000);
-  await done;
-  clearTimeout(timeout);
-  const cpuAfter = cpuSecondsOfTree(service);
-  const cpuSeconds = cpuAfter.user + cpuAfter.system - (cpuBefore.user + cpuBefore.system);
-  const kernelSeconds = cpuAfter.system - cpuBefore.system;
-  const benchCpu = process.cpuUsage(benchCpuBefore);
-  const dropMs = performance.now() - dropStarted;
-  // Claims refused while the subscribers were served (admission control sheds on event-loop lag).
-  const shed = (await (await fetch(`${url}/metrics`)).text())
-    .split('\n')
-    .filter((line) => line.startsWith('coupon_requests_shed_total'))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-
-  const delays: number[] = [];
-  let events = 0;
-  for (const seen of received) {
-    for (let [remaining, at] of seen) {
-      events += 1;
-      const answered = answeredAt.get(remaining);
-      at = performance.timeOrigin + at;
-      if (answered !== undefined && remaining < stock) delays.push(at - answered);
+    // Receive times per remaining value, per subscriber.
+    const received: Array<Map<number, number>> = [];
+    let finished = 0;
+    let allDone!: () => void;
+    const done = new Promise<void>((r) => (allDone = r));
+    let ready = 0;
+    let resubscribed = 0;
+    let allReady!: () => void;
+    const readyP = new Promise<void>((r) => (allReady = r));
+    for (let i = 0; i < subscribers; i++) {
+      const seen = new Map<number, number>();
+      received.push(seen);
+      let first = true;
+      sockets.push(
+        watchStock(`ws://127.0.0.1:${port}/graphql`, couponId, ({ data, errors }, at, subscribeAgain) => {
+          if (!data) {
+            // A subscribe refused (SERVICE_UNAVAILABLE while the machine is crowded) is sent again, as a page would.
+            if (!errors?.some((e) => e.extensions?.code === 'SERVICE_UNAVAILABLE')) throw new Error(`subscription failed: ${JSON.stringify(errors)}`);
+            resubscribed += 1;
+            setTimeout(subscribeAgain, 200 + Math.random() * 300);
+            return;
+          }
+          const remaining = data.stockChanged.remaining;
+          if (!seen.has(remaining)) seen.set(remaining, at);
+          if (first && ++ready === subscribers) allReady();
+          first = false;
+          if (remaining === 0 && ++finished === subscribers) allDone();
+        }),
+      );
+      // Pace connection set-up so the accept queue is not the thing being measured.
+      if (i % 200 === 199) await new Promise((r) => setTimeout(r, 20));
     }
-  }
-  delays.sort((a, b) => a - b);
-  // The figure watchers care about: from the last win's answer to each watcher seeing SOLD_OUT.
-  const lastWin = answeredAt.get(0);
-  const toSoldOut = received
-    .map((seen) => seen.get(0))
-    .filter((at): at is number => at !== undefined && lastWin !== undefined)
-    .map((at) => performance.timeOrigin + at - lastWin!)
-    .sort((a, b) => a - b);
-  console.log(
-    [
-      `${label}: subscribers ${subscribers}, stock ${stock}: all ${finished}/${subscribers} saw SOLD_OUT`,
-      `  claims answered in ${claimsMs.toFixed(0)} ms (${answeredAt.size} ISSUED, ${shed} refusals by admission control, each retried); last subscriber saw 0 after ${dropMs.toFixed(0)} ms`,
-      `  SOLD_OUT seen after the last win was answered: last of ${toSoldOut.length} watchers ${toSoldOut.at(-1)?.toFixed(0)} ms, p50 ${pct(toSoldOut, 50).toFixed(0)} ms, p99 ${pct(toSoldOut, 99).toFixed(0)} ms`,
-      `  events delivered ${events} (${(events / subscribers).toFixed(1)} per subscriber for ${stock} claims)`,
-      // Negative: the update beat the claim's own answer (stock is published when Redis decides; the answer waits for MongoDB).
-      `  update time minus claim answer time: p50 ${pct(delays, 50).toFixed(1)} ms, p99 ${pct(delays, 99).toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,
-      `  subscribing: all ${subscribers} had their first event after ${subscribeMs.toFixed(0)} ms (connections paced: 200 per 20 ms; ${resubscribed} subscribes refused and sent again), service CPU ${((subscribeCpuSeconds * 1e6) / subscribers).toFixed(0)} µs per subscription`,
-      `  service RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssConnected / 2 ** 20).toFixed(0)} MiB connected: ${((rssConnected - rssBefore) / subscribers / 1024).toFixed(1)} KiB per subscription`,
-      `  service CPU during the drop: ${cpuSeconds.toFixed(2)} s over ${(dropMs / 1000).toFixed(2)} s wall (${((cpuSeconds * 1000 * 100) / dropMs).toFixed(0)}% of one core), ${kernelSeconds.toFixed(2)} s of it in the kernel`,
-      // The watchers and the claims' thread live in this process: when it is near a whole core, the figures above include its own queueing.
-      `  this bench's own CPU meanwhile (watchers and claims): ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)} s (${(((benchCpu.user + benchCpu.system) / 1e3) * 100 / dropMs).toFixed(0)}% of one core)`,
-    ].join('\n'),
-  );
+    await readyP;
+    const subscribeMs = performance.now() - subscribeStarted;
+    const subscribeCpuAfter = cpuSecondsOfTree(service);
+    const subscribeCpuSeconds = subscribeCpuAfter.user + subscribeCpuAfter.system - (subscribeCpuBefore.user + subscribeCpuBefore.system);
+    await new Promise((r) => setTimeout(r, 500));
+    const rssConnected = rssBytes(service);
+
+    const tokens = await Promise.all(Array.from({ length: stock }, (_, i) => auth.issue(`fan-${i}`)));
+    const cpuBefore = cpuSecondsOfTree(service);
+    const benchCpuBefore = process.cpuUsage();
+    const dropStarted = performance.now();
+    // Claims run on their own thread, so busy subscribers here do not delay the claim answers.
+    const answeredAt = await claimInWorker(url, couponId, tokens);
+    const claimsMs = performance.now() - dropStarted;
+    const timeout = setTimeout(() => allDone(), 15_000);
+    await done;
+    clearTimeout(timeout);
+    const cpuAfter = cpuSecondsOfTree(service);
+    const cpuSeconds = cpuAfter.user + cpuAfter.system - (cpuBefore.user + cpuBefore.system);
+    const kernelSeconds = cpuAfter.system - cpuBefore.system;
+    const benchCpu = process.cpuUsage(benchCpuBefore);
+    const dropMs = performance.now() - dropStarted;
+    // Claims refused while the subscribers were served (admission control sheds on event-loop lag).
+    const shed = (await (await fetch(`${url}/metrics`)).text())
+      .split('\n')
+      .filter((line) => line.startsWith('coupon_requests_shed_total'))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+
+    const delays: number[] = [];
+    let events = 0;
+    for (const seen of received) {
+      for (let [remaining, at] of seen) {
+        events += 1;
+        const answered = answeredAt.get(remaining);
+        at = performance.timeOrigin + at;
+        if (answered !== undefined && remaining < stock) delays.push(at - answered);
+      }
+    }
+    delays.sort((a, b) => a - b);
+    // The figure watchers care about: from the last win's answer to each watcher seeing SOLD_OUT.
+    const lastWin = answeredAt.get(0);
+    const toSoldOut = received
+      .map((seen) => seen.get(0))
+      .filter((at): at is number => at !== undefined && lastWin !== undefined)
+      .map((at) => performance.timeOrigin + at - lastWin!)
+      .sort((a, b) => a - b);
+    console.log(
+      [
+        `subscribers ${subscribers}, stock ${stock}: all ${finished}/${subscribers} saw SOLD_OUT`,
+        `  claims answered in ${claimsMs.toFixed(0)} ms (${answeredAt.size} ISSUED, ${shed} refusals by admission control, each retried); last subscriber saw 0 after ${dropMs.toFixed(0)} ms`,
+        `  SOLD_OUT seen after the last win was answered: last of ${toSoldOut.length} watchers ${toSoldOut.at(-1)?.toFixed(0)} ms, p50 ${pct(toSoldOut, 50).toFixed(0)} ms, p99 ${pct(toSoldOut, 99).toFixed(0)} ms`,
+        `  events delivered ${events} (${(events / subscribers).toFixed(1)} per subscriber for ${stock} claims)`,
+        // Negative: the update beat the claim's own answer (stock is published when Redis decides; the answer waits for MongoDB).
+        `  update time minus claim answer time: p50 ${pct(delays, 50).toFixed(1)} ms, p99 ${pct(delays, 99).toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,
+        `  subscribing: all ${subscribers} had their first event after ${subscribeMs.toFixed(0)} ms (connections paced: 200 per 20 ms; ${resubscribed} subscribes refused and sent again), service CPU ${((subscribeCpuSeconds * 1e6) / subscribers).toFixed(0)} µs per subscription`,
+        `  service RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssConnected / 2 ** 20).toFixed(0)} MiB connected: ${((rssConnected - rssBefore) / subscribers / 1024).toFixed(1)} KiB per subscription`,
+        `  service CPU during the drop: ${cpuSeconds.toFixed(2)} s over ${(dropMs / 1000).toFixed(2)} s wall (${((cpuSeconds * 1000 * 100) / dropMs).toFixed(0)}% of one core), ${kernelSeconds.toFixed(2)} s of it in the kernel`,
+        // The watchers and the claims' thread live in this process: when it is near a whole core, the figures above include its own queueing.
+        `  this bench's own CPU meanwhile (watchers and claims): ${((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)} s (${(((benchCpu.user + benchCpu.system) / 1e3) * 100 / dropMs).toFixed(0)}% of one core)`,
+      ].join('\n'),
+    );
   } finally {
     sockets.forEach((socket) => socket.terminate());
   }

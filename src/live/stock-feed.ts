@@ -39,12 +39,11 @@ import type { CouponReader } from './coupon-reader';
 import { LatestValueStream } from './latest-value-stream';
 
 /**
- * Subscribers handed an update per turn of the event loop. Each costs graphql-ws's message and a
- * socket write, 25–30 µs of CPU (a fifth of it the kernel's); the slice shares one GraphQL
- * execution per document. Ten thousand in one turn held the loop for hundreds of ms, and admission
- * control shed two claims in three for event-loop lag (`npm run bench:fanout -- 10000 500`); a
- * slice of 1,000 made the last watcher later, not sooner. In slices, claims are read and answered
- * between them.
+ * Subscribers handed an update per turn of the event loop. Each costs about 15 µs of CPU, two
+ * thirds of it the socket write; the slice shares one GraphQL execution and one serialization per
+ * document (src/http/shared-subscription.ts). Ten thousand in one turn would hold the loop for
+ * over 100 ms, long enough for admission control to shed claims for event-loop lag; in slices,
+ * claims are read and answered between them.
  */
 export const DELIVERY_SLICE = 200;
 
