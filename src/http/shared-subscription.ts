@@ -19,8 +19,9 @@
  * whose shared result has no errors is serialized once per result and handed to `send` at once,
  * instead of travelling through the iterator, graphql-ws's loop and its per-message
  * serialization: in a perf profile of a drop watched by 10,000, that chain of promises per
- * subscriber cost about as much as the socket write itself. The iterator still carries what `send` declines (a client that is not reading, a
- * result with errors or not ready yet) and the end of the stream.
+ * subscriber cost about as much as the socket write itself. The iterator still carries what
+ * `send` declines (a client that is not reading, a result with errors or not ready yet) and the
+ * end of the stream.
  */
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { LatestValueStream } from '../live/latest-value-stream';

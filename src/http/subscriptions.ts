@@ -282,6 +282,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
    * as graphql-ws writes it, framed in one buffer (websocket-frame.ts) and written to the socket
    * `ws` writes to, while the client reads. Otherwise graphql-ws sends it, once the client's writes
    * drain. Writes keep their order: `ws` queues nothing of its own without compression (off here).
+   * Only results without errors are sent this way, which `onNext` below passes on unchanged.
    */
   const senders = new WeakMap<ExecutionArgs, SendPayload>();
   const directSender = (connection: ConnectionState, id: string): SendPayload => {
