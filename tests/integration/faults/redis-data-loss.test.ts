@@ -89,5 +89,7 @@ test('after a Redis restart without persistence mid-drop, the service carries on
     await stack.redis.stop();
     restarted = await startRedisServer({ port: stack.redis.port });
   });
-  await within(5_000, 'healthz answers 200 again', async () => (await healthStatus(service.url)) === 200);
+  // By itself, without a restart; the bound is mongo-stall's: under the full suite's load one run
+  // took longer than 5 s, while the drop itself had sold out exactly.
+  await within(15_000, 'healthz answers 200 again', async () => (await healthStatus(service.url)) === 200);
 });
