@@ -281,8 +281,9 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
    * Each subscription's direct sender (shared-subscription.ts): its `next` message, byte for byte
    * as graphql-ws writes it, framed in one buffer (websocket-frame.ts) and written to the socket
    * `ws` writes to, while the client reads. Otherwise graphql-ws sends it, once the client's writes
-   * drain. Writes keep their order: `ws` queues nothing of its own without compression (off here).
-   * Only results without errors are sent this way, which `onNext` below passes on unchanged.
+   * drain. Writes keep their order: `ws` queues nothing of its own without an extension such as
+   * compression (off here; a connection with one has no direct sender). Only results without
+   * errors are sent this way, which `onNext` below passes on unchanged.
    */
   const senders = new WeakMap<ExecutionArgs, SendPayload>();
   const directSender = (connection: ConnectionState, id: string): SendPayload => {
@@ -345,7 +346,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
         variableValues: payload.variables,
         contextValue: connection.context,
       };
-      senders.set(args, directSender(connection, id));
+      if (connection.socket.extensions === '') senders.set(args, directSender(connection, id));
       return args;
     },
     subscribe: subscribeWithin,
