@@ -1,7 +1,8 @@
 /**
  * Fan-out benchmark for live stock (issue: subscriptions). Starts fresh embedded Redis and
- * MongoDB and the service as a separate process, connects N graphql-ws subscribers to one
- * instance, runs a drop through HTTP claims, and reports:
+ * MongoDB and the service as a separate process, connects N subscribers to one instance, runs
+ * a drop through HTTP claims, and reports:
+ *   - when each watcher saw SOLD_OUT after the last win was answered (the last of them, p50, p99),
  *   - delay from a claim's answer to the subscribers' update showing that stock (p50/p99);
  *     coalescing means most claims have no update of their own: the delay is measured for
  *     the stock values that were delivered,
