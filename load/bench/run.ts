@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Authenticator } from '../../src/access/auth';
 import { createCoupon, ROOT, startServiceProcess, type ServiceProcess } from '../support/service-process';
-import { cpuSecondsOfTree } from '../support/process-cpu';
+import { cpuSecondsBetween, cpuSecondsOfTree } from '../support/process-cpu';
 import { cpuByLayer, type CpuProfile } from './profile';
 
 const LOAD_DIR = path.join(__dirname, '..');
@@ -154,8 +154,8 @@ async function hammer(url: string, couponId: string, tokens: string[], expected:
     graphqlErrors,
     unexpected,
     seconds,
-    cpuMicrosPerRequest: cpuBefore && cpuAfter && perRequest(cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system),
-    kernelMicrosPerRequest: cpuBefore && cpuAfter && perRequest(cpuAfter.system - cpuBefore.system),
+    cpuMicrosPerRequest: cpuBefore && cpuAfter && perRequest(cpuSecondsBetween(cpuBefore, cpuAfter).total),
+    kernelMicrosPerRequest: cpuBefore && cpuAfter && perRequest(cpuSecondsBetween(cpuBefore, cpuAfter).kernel),
   };
 }
 

@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { freePort, startMongoServer, startRedisServer } from '../../src/infra/embedded';
 import { Authenticator } from '../../src/access/auth';
-import { cpuSecondsOfTree } from '../support/process-cpu';
+import { cpuSecondsBetween, cpuSecondsOfTree } from '../support/process-cpu';
 import { createCoupon } from '../support/service-process';
 
 const SECRET = 'fanout-bench-secret-0123456789abcdef';
@@ -175,8 +175,7 @@ async function drop({ url, port, service, subscribers, stock }: DropOptions): Pr
     }
     await readyP;
     const subscribeMs = performance.now() - subscribeStarted;
-    const subscribeCpuAfter = cpuSecondsOfTree(service);
-    const subscribeCpuSeconds = subscribeCpuAfter.user + subscribeCpuAfter.system - (subscribeCpuBefore.user + subscribeCpuBefore.system);
+    const subscribeCpuSeconds = cpuSecondsBetween(subscribeCpuBefore, cpuSecondsOfTree(service)).total;
     await new Promise((r) => setTimeout(r, 500));
     const rssConnected = rssBytes(service);
 
@@ -190,9 +189,7 @@ async function drop({ url, port, service, subscribers, stock }: DropOptions): Pr
     const timeout = setTimeout(() => allDone(), 15_000);
     await done;
     clearTimeout(timeout);
-    const cpuAfter = cpuSecondsOfTree(service);
-    const cpuSeconds = cpuAfter.user + cpuAfter.system - (cpuBefore.user + cpuBefore.system);
-    const kernelSeconds = cpuAfter.system - cpuBefore.system;
+    const { total: cpuSeconds, kernel: kernelSeconds } = cpuSecondsBetween(cpuBefore, cpuSecondsOfTree(service));
     const benchCpu = process.cpuUsage(benchCpuBefore);
     const dropMs = performance.now() - dropStarted;
     // Claims refused while the subscribers were served (admission control sheds on event-loop lag).

@@ -29,3 +29,8 @@ export function cpuSecondsOfTree(pid: number): { user: number; system: number } 
   }
   return { user: ticks.user / TICKS_PER_SECOND, system: ticks.system / TICKS_PER_SECOND };
 }
+
+/** CPU seconds a process tree used between two readings of `cpuSecondsOfTree`: in all, and in the kernel. */
+export function cpuSecondsBetween(before: { user: number; system: number }, after: { user: number; system: number }): { total: number; kernel: number } {
+  return { total: after.user + after.system - (before.user + before.system), kernel: after.system - before.system };
+}
